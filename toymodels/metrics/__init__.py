@@ -1,0 +1,1 @@
+"""Metrics: functions of tensors with a leading member axis E, returning [E, ...] (plain PyTorch, no Lightning)."""

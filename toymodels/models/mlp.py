@@ -1,0 +1,133 @@
+"""Multilayer perceptrons as ensembles: the one-hot MLP of Gromov and Prieto et al., Omnigrok's image MLP, and the
+stack behind Liu et al.'s decoder.
+
+``depth`` counts weight layers (Omnigrok's "depth 3" = in -> width -> width -> out; Prieto's hidden [200, 200] is
+depth 3; Gromov's two-layer net is depth 2). Each member may have its own hidden width (``widths``): hidden units
+beyond it are padding, initialised to zero and held at zero (they receive no gradient), and every fan-in uses the
+member's true width. Weights are stored input-major, W: [E, in, out], so a layer is ``x @ W + b``.
+
+On operand pairs the first layer acts on the concatenated one-hot vectors of a and b; it is computed as the sum of
+two rows of W_0 (rows a and n_symbols + b), which equals the one-hot matmul exactly.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import EnsembleModel, gather_rows, linear_init, stacked
+
+ACTIVATIONS = {
+    "relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "quadratic": torch.square, "identity": lambda x: x,
+}
+
+
+class EnsembleMLP(EnsembleModel):
+    def __init__(self, n_members: int, in_dim: int, n_out: int, width: int = 200, depth: int = 3,
+                 act: str = "relu", bias: bool = True, input_kind: str = "dense",
+                 widths: Sequence[int] | None = None):
+        super().__init__(n_members)
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+        if depth < 1:
+            raise ValueError(f"depth counts weight layers and must be >= 1, got {depth}")
+        self.input_kind, self.in_dim, self.n_out, self.depth, self.act, self.bias = \
+            input_kind, in_dim, n_out, depth, act, bias
+        self.n_outputs = n_out
+        widths = [width] * n_members if widths is None else [int(w) for w in widths]
+        if len(widths) != n_members or min(widths) < 1:
+            raise ValueError(f"need {n_members} widths >= 1, got {widths}")
+        self.width = max(widths)
+        self.register_buffer("widths", torch.tensor(widths), persistent=False)
+        self.padded = depth > 1 and min(widths) < self.width
+        self.register_buffer("hidden_mask", torch.arange(self.width)[None, :] < self.widths[:, None],
+                             persistent=False)  # [E, H]
+        sizes = [in_dim] + [self.width] * (depth - 1) + [n_out]
+        self.weights = nn.ParameterList(stacked(n_members, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.biases = nn.ParameterList(stacked(n_members, o) for o in sizes[1:]) if bias else None
+
+    def init_member(self, member, g):
+        w = int(self.widths[member])
+        true = [self.in_dim] + [w] * (self.depth - 1) + [self.n_out]
+        padded = [self.in_dim] + [self.width] * (self.depth - 1) + [self.n_out]
+        out = {}
+        for i in range(self.depth):
+            W, b = linear_init(g, true[i], true[i + 1], padded[i], padded[i + 1], self.bias)
+            out[f"weights.{i}"] = W
+            if self.bias:
+                out[f"biases.{i}"] = b
+        return out
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Post-activation hidden layers [E, B, H] (depth - 1 of them) and the output [E, B, n_out] last.
+        x: [B, in] dense / [B, 2] pairs (shared) or [E, B, in] / [E, B, 2] (per member)."""
+        act = ACTIVATIONS[self.act]
+        outs = []
+        for i, W in enumerate(self.weights):
+            if i == 0 and self.input_kind == "pairs":
+                per_member = x.dim() == 3
+                n_sym = self.in_dim // 2
+                h = gather_rows(W, x[..., 0], per_member) + gather_rows(W, x[..., 1] + n_sym, per_member)
+            elif i == 0 and x.dim() == 2:  # shared dense input
+                h = torch.matmul(x, W)  # [B, in] @ [E, in, out] -> [E, B, out]
+            else:
+                h = torch.bmm(h if i else x, W)
+            if self.bias:
+                h = h + self.biases[i][:, None]
+            if i < self.depth - 1:
+                h = act(h)
+                if self.padded:
+                    h = torch.where(self.hidden_mask[:, None, :], h, 0.0)
+            outs.append(h)
+        return outs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.hidden(x)[-1]
+
+    def member_state(self, e):
+        """nn.Linear layout (weight [out, in]) at the member's true width: loads into ``single.MLP``."""
+        w = int(self.widths[e])
+        sizes = [self.in_dim] + [w] * (self.depth - 1) + [self.n_out]
+        state = {}
+        for i, W in enumerate(self.weights):
+            state[f"layers.{i}.weight"] = W[e, :sizes[i], :sizes[i + 1]].detach().T.clone()
+            if self.bias:
+                state[f"layers.{i}.bias"] = self.biases[i][e, :sizes[i + 1]].detach().clone()
+        return state
+
+
+class EnsembleLiuToy(EnsembleModel):
+    """Liu et al. (2022)'s toy: learned embeddings of the operands, summed, decoded by an MLP.
+
+    Embeddings [E, p, d] start U(-0.5, 0.5); the decoder d -> 200 -> 200 -> n_out (tanh) uses nn.Linear's default
+    init. Parameter groups "embedding" (the representation) and "decoder", for Liu's two optimisers.
+    """
+
+    input_kind = "pairs"
+
+    def __init__(self, n_members: int, n_symbols: int, n_out: int, d_embed: int = 1, width: int = 200,
+                 depth: int = 3, act: str = "tanh", widths: Sequence[int] | None = None):
+        super().__init__(n_members)
+        self.n_symbols, self.d_embed = n_symbols, d_embed
+        self.embedding = stacked(n_members, n_symbols, d_embed)
+        self.decoder = EnsembleMLP(n_members, d_embed, n_out, width, depth, act, bias=True, input_kind="dense",
+                                   widths=widths)
+        self.param_groups = {n: "embedding" if n == "embedding" else "decoder" for n, _ in self.named_parameters()}
+        self.n_outputs = n_out
+
+    def init_member(self, member, g):
+        out = {"embedding": torch.rand(self.n_symbols, self.d_embed, generator=g, dtype=torch.float64) - 0.5}
+        out.update({f"decoder.{k}": v for k, v in self.decoder.init_member(member, g).items()})
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_member = x.dim() == 3
+        z = gather_rows(self.embedding, x[..., 0], per_member) + gather_rows(self.embedding, x[..., 1], per_member)
+        return self.decoder(z)  # z is already per member: [E, B, d]
+
+    def member_state(self, e):
+        state = {"embedding": self.embedding[e].detach().clone()}
+        state.update({f"decoder.{k}": v for k, v in self.decoder.member_state(e).items()})
+        return state

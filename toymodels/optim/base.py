@@ -1,0 +1,88 @@
+"""Optimisers whose hyperparameters are per-member [E] tensors.
+
+Each parameter has a leading member axis E; each hyperparameter of a param group is an [E] float64 tensor,
+broadcast over the parameter's trailing axes. Every member keeps its own step count (state["step"], [E] int64),
+so a member frozen by the divergence guard keeps its optimiser state exactly as it was: updates are applied with
+``torch.where(active, new, old)`` (never by multiplying with a mask: 0 * NaN = NaN).
+
+Linear warmup follows ``torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / W, 1))`` stepped after each
+optimiser step (Nanda et al.'s recipe): the k-th update of a member (k = 1, 2, ...) uses lr * min((k - 1) / W, 1),
+so its first update has lr 0 (W = 0: no warmup).
+
+Lightning checkpoints these optimisers as usual; tensor-valued hyperparameters do not work with LR schedulers or
+LearningRateMonitor, which is why warmup lives here.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+
+def as_member_tensor(value, n_members: int, name: str) -> torch.Tensor:
+    """A scalar or length-E sequence/tensor -> [E] float64 tensor."""
+    t = torch.as_tensor(value, dtype=torch.float64).detach().clone()
+    if t.dim() == 0:
+        t = t.expand(n_members).clone()
+    if t.shape != (n_members,):
+        raise ValueError(f"{name}: expected a scalar or {n_members} values, got shape {tuple(t.shape)}")
+    return t
+
+
+def bcast(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """[E] -> [E, 1, ..., 1] on ``like``'s device, in its dtype (boolean masks stay boolean)."""
+    dtype = t.dtype if t.dtype == torch.bool else like.dtype
+    return t.to(device=like.device, dtype=dtype).view(-1, *([1] * (like.dim() - 1)))
+
+
+class EnsembleOptimizer(torch.optim.Optimizer):
+    """Base: per-member hyperparameters, per-member step counts, an ``active`` mask of members to update."""
+
+    hyper_names: tuple[str, ...] = ()
+
+    def __init__(self, params: Iterable, n_members: int, defaults: dict):
+        self.n_members = n_members
+        defaults = {k: as_member_tensor(v, n_members, k) for k, v in defaults.items()}
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for k in self.hyper_names:
+                group[k] = as_member_tensor(group[k], n_members, k)
+                # keep hyperparameters beside the parameters: no host-device copy per step
+                group[k] = group[k].to(group["params"][0].device)
+        self.active: torch.Tensor | None = None  # [E] bool, set by the divergence guard before each step
+
+    def set_active(self, active: torch.Tensor | None):
+        self.active = active
+
+    def _step_counts(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(old, new) per-member step counts of parameter p, [E] int64 (new = old + 1 for active members)."""
+        state = self.state[p]
+        if "step" not in state:
+            state["step"] = torch.zeros(self.n_members, dtype=torch.int64, device=p.device)
+        old = state["step"]
+        new = old + (1 if self.active is None else self.active.to(torch.int64))
+        state["step"] = new
+        return old, new
+
+    def _lr(self, group: dict, new_step: torch.Tensor) -> torch.Tensor:
+        """[E] float64 learning rate of the update numbered ``new_step`` (1-based), warmup applied."""
+        W = group["warmup_steps"]
+        factor = torch.where(W > 0, ((new_step - 1).to(torch.float64) / W.clamp(min=1)).clamp(max=1.0), 1.0)
+        return group["lr"] * factor
+
+    def _commit(self, target: torch.Tensor, new: torch.Tensor):
+        """target <- new for active members only."""
+        if self.active is None:
+            target.copy_(new)
+        else:
+            target.copy_(torch.where(bcast(self.active, target), new, target))
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:  # keep hyperparameters and step counts on the parameters' device
+            dev = group["params"][0].device
+            for k in self.hyper_names:
+                group[k] = as_member_tensor(group[k], self.n_members, k).to(dev)
+            for p in group["params"]:
+                if "step" in self.state.get(p, {}):
+                    self.state[p]["step"] = self.state[p]["step"].to(device=p.device, dtype=torch.int64)

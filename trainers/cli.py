@@ -1,0 +1,182 @@
+"""The ``toylab`` command: fit, sweep, export, theory, spectra.
+
+Bad input prints one line, ``toylab <command>: error: <key>: <what is allowed>``, and exits with status 2.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from toymodels.errors import ConfigError
+
+USAGE = """usage: toylab <command> [options]
+
+commands:
+  fit      train one ensemble:          toylab fit --config FILE [--key value ...] | toylab fit --resume RUN_DIR
+  export   write one member standalone: toylab export RUN_DIR --member I [--out FILE]
+  theory   closed-form predictions:     toylab theory ridge|rf|gd [options] [--json]
+  spectra  weight-spectrum metrics:     toylab spectra FILE|RUN_DIR [--json|--csv]
+"""
+
+RESUME_OVERRIDES = ("train.max_steps", "train.device", "train.progress", "train.checkpoint_every", "wandb.mode")
+
+
+class UsageError(Exception):
+    pass
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"toylab {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _jsonargparse_message(err: Exception) -> str:
+    """One line from a jsonargparse error, naming the dotted key (with a did-you-mean for unknown keys)."""
+    from .members import setting_type
+
+    text = " ".join(str(err).split())
+    m = re.search(r"Group '([\w.]+)' does not accept (?:nested key|option) '([\w.]+)'", text) or \
+        re.search(r"unrecognized arguments: --([\w.]+)()", text)
+    if m:
+        key = f"{m.group(1)}.{m.group(2)}" if m.group(2) else m.group(1)
+        try:
+            setting_type(key)
+        except ConfigError as e:
+            return str(e)
+    m = re.search(r'Parser key "([\w.]+)": (.*)', text)
+    if m:
+        return f"{m.group(1)}: {m.group(2)}"
+    return text
+
+
+def parse_run_config(argv: list[str]):
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from .config import RunConfig
+    from .members import _from_dict
+
+    parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
+    parser.add_class_arguments(RunConfig, None)
+    try:
+        ns = parser.parse_args(argv)
+    except Exception as err:  # jsonargparse reports unknown keys and bad types as argparse errors
+        raise UsageError(_jsonargparse_message(err)) from None
+    data = ns.as_dict()
+    data.pop("config", None)
+    data.pop("__path__", None)
+    return _from_dict(RunConfig, data)
+
+
+def _resume_overrides(argv: list[str]) -> dict:
+    import yaml
+
+    out, i = {}, 0
+    while i < len(argv):
+        arg = argv[i]
+        key, _, value = arg[2:].partition("=") if arg.startswith("--") else (None, None, None)
+        if not key:
+            raise UsageError(f"unexpected argument {arg!r}")
+        if not value:
+            if i + 1 >= len(argv):
+                raise UsageError(f"{key}: needs a value")
+            value, i = argv[i + 1], i + 1
+        if key not in RESUME_OVERRIDES:
+            raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(RESUME_OVERRIDES)}")
+        out[key] = yaml.safe_load(value)
+        i += 1
+    return out
+
+
+def cmd_fit(argv: list[str]) -> int:
+    from .fit import run_fit
+    from .members import _from_dict, expand, with_settings
+    from .rundir import new_run_dir, read_config_dict, write_config
+    from .validate import validate
+    from .config import RunConfig
+
+    if "--resume" in argv:
+        i = argv.index("--resume")
+        if i + 1 >= len(argv):
+            raise UsageError("--resume needs a run directory")
+        run_dir = Path(argv[i + 1])
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError("--resume", f"{run_dir} is not a toylab run directory (no config.yaml)")
+        cfg = with_settings(_from_dict(RunConfig, read_config_dict(run_dir)),
+                            _resume_overrides(argv[:i] + argv[i + 2:]))
+        if (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
+            print(f"{run_dir} is already complete", file=sys.stderr)
+            print(run_dir)
+            return 0
+        (run_dir / "DONE").unlink(missing_ok=True)
+        resume = True
+    else:
+        cfg = parse_run_config(argv)
+        resume = False
+    members = expand(cfg)
+    validate(cfg, members)
+    if not resume:
+        run_dir = new_run_dir(cfg.out_dir, cfg.name)
+    write_config(run_dir, cfg)
+    result = run_fit(cfg, members, run_dir, resume=resume)
+    if result.interrupted:
+        print(f"interrupted: checkpoint saved; continue with  toylab fit --resume {run_dir}", file=sys.stderr)
+        print(run_dir)
+        return 130
+    print(run_dir)
+    return 0
+
+
+def cmd_export(argv: list[str]) -> int:
+    import argparse
+
+    from .export import export_member
+
+    p = argparse.ArgumentParser(prog="toylab export")
+    p.add_argument("run_dir")
+    p.add_argument("--member", type=int, required=True)
+    p.add_argument("--out", default=None)
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    path = export_member(Path(args.run_dir), args.member, args.out)
+    print(path)
+    return 0
+
+
+def _delegate(module: str, argv: list[str]) -> int:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as err:
+        raise UsageError(f"this command is not available in this installation ({err})") from None
+    return int(mod.main(argv) or 0)
+
+
+COMMANDS = {
+    "fit": cmd_fit,
+    "export": cmd_export,
+    "theory": lambda argv: _delegate("trainers.theory_cli", argv),
+    "spectra": lambda argv: _delegate("trainers.spectra_cli", argv),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        return _fail(command, f"unknown command; choose one of {', '.join(COMMANDS)}")
+    try:
+        return COMMANDS[command](rest)
+    except (ConfigError, UsageError) as err:
+        return _fail(command, str(err))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

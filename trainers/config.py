@@ -1,0 +1,139 @@
+"""The run configuration: YAML files and dotted command-line overrides map onto these dataclasses
+(parsed by jsonargparse, which rejects unknown keys and badly typed values).
+
+Per-member settings -- anything that does not change tensor shapes -- may differ between the members of one fit
+(see ``trainers.members.PER_MEMBER``); ``members`` lists per-member overrides and ``seeds`` multiplies them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+
+@dataclass
+class TaskConfig:
+    """What to learn. ``name``: modular (any operation of toymodels.tasks.OPERATIONS), digits or mnist."""
+
+    name: Literal["modular", "digits", "mnist"] = "modular"
+    operation: str = "a+b"
+    p: int = 113
+    train_fraction: Optional[float] = 0.3  # of the table (floor), unless train_size is set
+    train_size: Optional[int] = None
+    label_noise: int = 0  # number of training answers replaced by a wrong class
+    data_path: Optional[str] = None  # MNIST .npz (x_train, y_train, x_test, y_test)
+
+
+@dataclass
+class ModelConfig:
+    """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder)."""
+
+    name: Literal["transformer", "mlp", "liu_toy"] = "transformer"
+    init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
+    act: Optional[str] = None  # relu (transformer, mlp), tanh (liu_toy) by default; mlp: relu|tanh|gelu|quadratic|identity
+    # transformer
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    logit_for_equals: bool = True  # an output logit for the "=" token too, as in Nanda's code
+    # mlp and liu_toy decoder
+    width: int = 200
+    depth: int = 3  # weight layers
+    bias: bool = True
+    # liu_toy
+    d_embed: int = 1
+
+
+@dataclass
+class LossConfig:
+    name: Literal["cross_entropy", "stablemax", "mse"] = "cross_entropy"
+    float64: bool = False  # compute the loss in float64 (Nanda's cross_entropy_high_precision)
+    template_dim: Optional[int] = None  # mse: random Gaussian templates of this dimension (Liu: 30); None: one-hot
+
+
+@dataclass
+class GroupConfig:
+    """Overrides for one parameter group (e.g. liu_toy's "embedding" and "decoder")."""
+
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+
+
+@dataclass
+class OptimizerConfig:
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.0
+    nesterov: bool = False
+    warmup_steps: int = 0  # LambdaLR(min(s / W, 1)) as in Nanda's recipe
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
+
+
+@dataclass
+class FilterConfig:
+    """Gradient filters and constraints (any optimiser)."""
+
+    grokfast: Literal["none", "ema", "ma"] = "none"
+    grokfast_alpha: float = 0.98  # ema decay
+    grokfast_lamb: float = 2.0  # amplification (Lee et al.: 2 for ema, 5 for ma)
+    grokfast_window: int = 100  # ma window
+    grokfast_warmup: bool = True  # ma: filter only once the window is full
+    perpgrad: bool = False  # Prieto's perpendicular gradient
+    constant_norm: bool = False  # Omnigrok: hold each member's total weight norm at its initial value
+
+
+@dataclass
+class StreamSeeds:
+    """Seeds of the separate random streams; unset ones default to the member's seed."""
+
+    split: Optional[int] = None
+    init: Optional[int] = None
+    batch: Optional[int] = None
+    noise: Optional[int] = None
+    templates: Optional[int] = None
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 10000
+    batch_size: Optional[int] = None  # None: full batch
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["32", "64"] = "32"  # parameter dtype
+    tf32: bool = True  # TF32 matmuls on GPU (not for closed-form comparisons)
+    eval_schedule: Literal["linear", "log"] = "linear"
+    eval_every: int = 100  # linear schedule
+    eval_points: int = 200  # log schedule
+    eval_chunk_rows: Optional[int] = None  # rows per evaluation chunk (memory)
+    thresholds: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    checkpoint_every: int = 1000  # steps between periodic checkpoints (kill -9 loses at most this many)
+    snapshot_members: list[int] = field(default_factory=list)  # members whose weights are saved, log-spaced
+    snapshot_points: int = 20
+    progress: Literal["rich", "tqdm", "none"] = "rich"
+
+
+@dataclass
+class WandbConfig:
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "toylab"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    out_dir: str = "runs"
+    seed: int = 0
+    seeds: Optional[list[int]] = None  # one member per seed (times each entry of `members`)
+    members: list[dict[str, Any]] = field(default_factory=list)  # per-member overrides, dotted keys
+    streams: StreamSeeds = field(default_factory=StreamSeeds)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)

@@ -1,0 +1,97 @@
+"""Run one ensemble fit under Lightning and write its run directory."""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+from .build import build_engine, resolve_device
+from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
+from .config import RunConfig
+from .members import MemberTable
+from .module import EnsembleModule
+from .rundir import member_outcomes, read_history, write_histories, write_members
+from .schedule import eval_steps, log_steps
+from .wandb_log import log_members, make_logger
+
+for _name in ("lightning.pytorch", "lightning.fabric"):  # Lightning sets INFO at import; its banners are noise here
+    logging.getLogger(_name).setLevel(logging.WARNING)
+for pattern in (".*does not have many workers.*", ".*resuming from a checkpoint that ended.*",
+                ".*is an IterableDataset.*", ".*Found .* module.* in eval mode.*", ".*LeafSpec.*",
+                ".*`isinstance\\(treespec, LeafSpec\\)`.*", ".*Total length of `.*` across ranks.*"):
+    warnings.filterwarnings("ignore", message=pattern)
+
+
+class _StepsTotal:
+    """Progress bars count steps to ``max_steps`` (the step loop has no epochs of fixed length)."""
+
+    @property
+    def total_train_batches(self):
+        return self.trainer.max_steps
+
+
+class StepRichBar(_StepsTotal, RichProgressBar):
+    pass
+
+
+class StepTQDMBar(_StepsTotal, TQDMProgressBar):
+    pass
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    module: EnsembleModule
+    interrupted: bool
+
+
+def configure_precision(cfg: RunConfig, device: torch.device):
+    """TF32 matmuls on GPU by default for float32 runs; never for float64 or when switched off."""
+    tf32 = device.type == "cuda" and cfg.train.tf32 and cfg.train.precision == "32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = False) -> FitResult:
+    device = resolve_device(cfg.train.device)
+    configure_precision(cfg, device)
+    engine = build_engine(cfg, members, device)
+    tr = cfg.train
+    schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)
+    num_classes = engine.data.table.n_classes if cfg.loss.name == "mse" else engine.model.n_outputs
+    module = EnsembleModule(engine, schedule, tr.thresholds, num_classes)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
+    if tr.snapshot_members:
+        callbacks.insert(0, Snapshots(run_dir / "snapshots", tr.snapshot_members,
+                                      log_steps(tr.max_steps, tr.snapshot_points)))
+    if tr.progress == "rich":
+        callbacks.append(StepRichBar())
+    elif tr.progress == "tqdm":
+        callbacks.append(StepTQDMBar())
+    logger = make_logger(cfg, run_dir)
+    trainer = L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_steps=tr.max_steps, max_epochs=-1,
+        logger=logger if logger is not None else False, callbacks=callbacks, enable_checkpointing=False,
+        enable_model_summary=False, enable_progress_bar=tr.progress != "none", log_every_n_steps=1,
+        num_sanity_val_steps=0, limit_val_batches=0, precision="64-true" if tr.precision == "64" else "32-true",
+        default_root_dir=str(run_dir),
+    )
+    trainer.fit(module, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    write_histories(run_dir, module)
+    outcomes = member_outcomes(module)
+    write_members(run_dir, members, outcomes)
+    if logger is not None:
+        steps, test_acc = read_history(run_dir, "test_acc")
+        rows = [{"member": e, **members.record()[e], **outcomes[e]} for e in range(len(members))]
+        log_members(logger, rows, steps, test_acc)
+        logger.experiment.finish()
+    if not module.interrupted:
+        (run_dir / "DONE").touch()
+    return FitResult(run_dir, module, module.interrupted)

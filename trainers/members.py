@@ -1,0 +1,208 @@
+"""The members table: which settings each member of one ensemble fit uses.
+
+A fit's members are ``members`` (a list of per-member overrides, dotted keys) times ``seeds``. Only settings
+that leave every tensor shape unchanged may differ between members of one fit (``PER_MEMBER``); anything else
+(p, the operation, model sizes, the optimiser type, ...) needs separate fits, which ``toylab sweep`` plans.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import typing
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any
+
+from toymodels.errors import ConfigError
+
+from .config import GroupConfig, RunConfig
+
+PER_MEMBER = (
+    "seed", "streams.*", "task.train_fraction", "task.train_size", "task.label_noise", "model.init_scale",
+    "model.width", "optimizer.lr", "optimizer.weight_decay", "optimizer.betas", "optimizer.eps",
+    "optimizer.momentum", "optimizer.warmup_steps", "optimizer.groups.*.lr", "optimizer.groups.*.weight_decay",
+    "filters.grokfast_alpha", "filters.grokfast_lamb",
+)
+_NOT_A_SETTING = {"members", "seeds"}
+
+
+def _leaf_keys(cls, prefix: str = "") -> dict[str, Any]:
+    """Dotted key -> field type, for every setting of a config dataclass (dict fields as ``name.*.field``)."""
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in fields(cls):
+        t = hints[f.name]
+        key = prefix + f.name
+        if is_dataclass(t):
+            out.update(_leaf_keys(t, key + "."))
+        elif typing.get_origin(t) is dict and typing.get_args(t)[1] is GroupConfig:
+            out.update(_leaf_keys(GroupConfig, key + ".*."))
+        else:
+            out[key] = t
+    return out
+
+
+SETTINGS = {k: t for k, t in _leaf_keys(RunConfig).items() if k not in _NOT_A_SETTING}
+
+
+def setting_type(key: str):
+    """The declared type of a dotted setting, or a ConfigError naming the key (with a did-you-mean)."""
+    for pattern, t in SETTINGS.items():
+        if fnmatch.fnmatchcase(key, pattern):
+            return t
+    close = difflib.get_close_matches(key, [k.replace("*", "NAME") for k in SETTINGS], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(key, f"no such setting{hint}")
+
+
+def is_per_member(key: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) for p in PER_MEMBER)
+
+
+def coerce(key: str, value: Any) -> Any:
+    """``value`` converted to the type of setting ``key`` (numbers from YAML strings too), or a ConfigError."""
+    t = setting_type(key)
+    args = typing.get_args(t)
+    if value is None:
+        if type(None) in args:
+            return None
+        raise ConfigError(key, "must be set")
+    base = next((a for a in args if a is not type(None)), t) if typing.get_origin(t) is typing.Union else t
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if base in (int, float):
+            v = float(value) if base is float else value
+            if base is int:
+                if isinstance(value, bool) or float(value) != int(float(value)):
+                    raise ValueError
+                v = int(float(value))
+            return v
+        if typing.get_origin(base) is tuple:
+            return tuple(float(x) for x in value)
+        if base is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"expected {getattr(base, '__name__', base)}, got {value!r}") from None
+    return value
+
+
+def get_setting(cfg: RunConfig, key: str) -> Any:
+    obj: Any = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(obj, dict):
+            obj = obj.get(part, GroupConfig())
+        else:
+            obj = getattr(obj, part)
+    return obj
+
+
+def with_settings(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """A copy of ``cfg`` with dotted overrides applied (keys and values checked)."""
+    cfg = dataclasses.replace(cfg)
+    data = _to_dict(cfg)
+    for key, value in overrides.items():
+        value = coerce(key, value)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _from_dict(RunConfig, data)
+
+
+def _to_dict(obj):
+    if is_dataclass(obj):
+        return {f.name: _to_dict(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _from_dict(cls, data: dict):
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        t, v = hints[f.name], data[f.name]
+        if is_dataclass(t):
+            v = _from_dict(t, v)
+        elif typing.get_origin(t) is dict and typing.get_args(t)[1] is GroupConfig:
+            v = {k: g if isinstance(g, GroupConfig) else _from_dict(GroupConfig, g) for k, g in v.items()}
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+to_dict = _to_dict
+
+
+@dataclass
+class MemberTable:
+    """The E members of one fit: a shared base config and each member's overrides."""
+
+    base: RunConfig
+    overrides: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.overrides)
+
+    def column(self, key: str) -> list:
+        """Member values of setting ``key`` (the override, else the base config's value)."""
+        default = get_setting(self.base, key)
+        return [o[key] if key in o else default for o in self.overrides]
+
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.column("seed")]
+
+    def stream_seeds(self, stream: str) -> list[int]:
+        """Per-member seed of a random stream: ``streams.<stream>`` if set, else the member's seed."""
+        return [int(s) if s is not None else seed for s, seed in zip(self.column(f"streams.{stream}"), self.seeds())]
+
+    def group_column(self, group: str, hyper: str) -> list[float]:
+        """Per-member hyperparameter of an optimiser parameter group (group override, else the optimiser's)."""
+        own = self.column(f"optimizer.groups.{group}.{hyper}")
+        top = self.column(f"optimizer.{hyper}")
+        return [o if o is not None else t for o, t in zip(own, top)]
+
+    @property
+    def varied(self) -> list[str]:
+        """Settings that some member overrides, ``seed`` first."""
+        keys = sorted({k for o in self.overrides for k in o} - {"seed"})
+        return ["seed"] + keys
+
+    def record(self) -> list[dict[str, Any]]:
+        """Each member's values of the varied settings (a row of members.csv)."""
+        cols = {k: self.column(k) for k in self.varied}
+        return [{k: cols[k][e] for k in cols} for e in range(len(self))]
+
+
+def expand(cfg: RunConfig, allow_shared: bool = False) -> MemberTable:
+    """Members of a fit: each entry of ``cfg.members`` (default one empty entry) times ``cfg.seeds``.
+
+    With ``allow_shared`` False (a plain fit), a member may override only per-member settings.
+    """
+    entries = cfg.members or [{}]
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"members[{i}]", "each member is a mapping of dotted settings to values")
+        checked = {}
+        for key, value in entry.items():
+            if key in ("members", "seeds"):
+                raise ConfigError(f"members[{i}].{key}", "cannot be set per member")
+            value = coerce(key, value)
+            if not allow_shared and not is_per_member(key):
+                raise ConfigError(key, "changes tensor shapes or the model, so it cannot differ between the members "
+                                       "of one fit; use toylab sweep")
+            checked[key] = value
+        if cfg.seeds:
+            if "seed" in checked:
+                raise ConfigError(f"members[{i}].seed", "set either seeds or a member's seed, not both")
+            out.extend({**checked, "seed": int(s)} for s in cfg.seeds)
+        else:
+            out.append(checked)
+    return MemberTable(cfg, out)

@@ -1,0 +1,98 @@
+"""The Lightning layer over an ``EnsembleEngine``: manual optimisation of all members at once, per-member
+evaluation on a schedule into device-side histories (no host sync between evaluations), first threshold
+crossings, and checkpoint hooks for the state Lightning does not know about."""
+from __future__ import annotations
+
+import itertools
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+from torchmetrics.functional.classification import multiclass_accuracy
+
+from toymodels.engine import EnsembleEngine
+from toymodels.losses import member_mean
+
+METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+
+
+class _Steps(IterableDataset):
+    """The step loop's "data": the engine samples its own rows on the device, so batches are placeholders."""
+
+    def __iter__(self):
+        return itertools.count()
+
+
+class EnsembleModule(L.LightningModule):
+    def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float], num_classes: int):
+        super().__init__()
+        self.engine = engine
+        self.model = engine.model  # registered: Lightning moves and checkpoints it
+        self.head = engine.head
+        self.automatic_optimization = False
+        self.schedule = list(schedule)
+        self._index = {s: i for i, s in enumerate(self.schedule)}
+        self.num_classes = num_classes
+        E = engine.n_members
+        self.register_buffer("history", torch.full((len(METRICS), len(schedule), E), float("nan"),
+                                                   dtype=torch.float64))
+        self.register_buffer("evaluated", torch.zeros(len(schedule), dtype=torch.bool))
+        self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float64))
+        self.register_buffer("crossings", torch.full((2, len(thresholds), E), -1, dtype=torch.int64))
+        self.interrupted = False
+
+    # ---- Lightning plumbing ----------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        return self.engine.optimizer
+
+    def train_dataloader(self):
+        return DataLoader(_Steps(), batch_size=None)
+
+    def on_train_start(self):
+        if self.global_step == 0 and 0 in self._index:
+            self.evaluate(0, log=False)  # Lightning allows self.log only inside steps
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        step = self.global_step
+        self.engine.train_step(step, backward=self.manual_backward, optimizer_step=opt.step)
+        if step + 1 in self._index:
+            self.evaluate(step + 1)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["toylab_engine"] = self.engine.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        self.engine.load_state_dict(checkpoint["toylab_engine"])
+
+    # ---- evaluation ----------------------------------------------------------------------------------------------
+    def member_accuracy(self, pred: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[E] accuracy of each member on its own rows (torchmetrics, one sample per member)."""
+        target = torch.where(mask, labels, -1)
+        return multiclass_accuracy(pred, target, num_classes=self.num_classes, average="micro",
+                                   multidim_average="samplewise", ignore_index=-1, validate_args=False)
+
+    @torch.no_grad()
+    def evaluate(self, step: int, log: bool = True) -> dict[str, torch.Tensor]:
+        ev = self.engine.evaluate()
+        values = {
+            "train_loss": member_mean(ev["row_loss"], ev["train_mask"]),
+            "test_loss": member_mean(ev["row_loss"], ev["test_mask"]),
+            "train_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
+            "test_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["test_mask"]),
+        }
+        i = self._index[step]
+        self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in METRICS])
+        self.evaluated[i] = True
+        for k, name in enumerate(("train_acc", "test_acc")):
+            reached = values[name][None, :].to(torch.float64) >= self.thresholds[:, None] - 1e-12  # [T, E]
+            self.crossings[k] = torch.where((self.crossings[k] < 0) & reached, step, self.crossings[k])
+        active = ~self.engine.diverged
+        n_active = active.sum().clamp(min=1)
+        summary = {f"{m}_mean": torch.where(active, values[m].to(torch.float64), 0).sum() / n_active
+                   for m in METRICS}
+        summary["generalised"] = (self.crossings[1, 0] >= 0).double().mean()
+        summary["diverged"] = self.engine.diverged.double().mean()
+        if log and self._trainer is not None:  # one host sync per evaluation, never per step
+            self.log_dict(summary, prog_bar=True, on_step=True, on_epoch=False)
+        return values

@@ -1,0 +1,120 @@
+"""The run directory: everything a script needs to redraw a run's figures.
+
+    config.yaml        the fully resolved config (members expanded from it deterministically)
+    members.csv        one row per member: its varied settings and its outcomes
+    histories/         one .npy per metric, [member, logged step], and steps.npy
+    checkpoints/       last.ckpt (periodic, atomic; resume from it)
+    snapshots/         log-spaced weights of chosen members
+    wandb/             the offline wandb run
+    DONE               written when the fit completed
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from .config import RunConfig
+from .members import MemberTable, to_dict
+from .module import METRICS
+
+OUTCOME_THRESHOLDS_KEY = "train.thresholds"
+
+
+def new_run_dir(out_dir: str, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(out_dir) / f"{name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def write_config(run_dir: Path, cfg: RunConfig):
+    with open(run_dir / "config.yaml", "w") as f:
+        yaml.safe_dump(_plain(to_dict(cfg)), f, sort_keys=False)
+
+
+def read_config_dict(run_dir: Path) -> dict:
+    with open(Path(run_dir) / "config.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
+    return "" if v is None else v
+
+
+def member_outcomes(module) -> list[dict]:
+    """Final metrics, first threshold crossings and divergence of every member (host copies)."""
+    done = module.evaluated.cpu().numpy()
+    hist = module.history.cpu().numpy()  # [metric, n_sched, E]
+    last = int(np.nonzero(done)[0][-1]) if done.any() else None
+    cross = module.crossings.cpu().numpy()  # [2, T, E]
+    thresholds = module.thresholds.cpu().tolist()
+    diverged = module.engine.diverged.cpu().numpy()
+    rows = []
+    for e in range(hist.shape[2]):
+        row = {f"final_{m}": float(hist[i, last, e]) if last is not None else float("nan")
+               for i, m in enumerate(METRICS)}
+        for k, split in enumerate(("train", "test")):
+            for t, thr in enumerate(thresholds):
+                s = int(cross[k, t, e])
+                row[f"step_{split}_acc_{thr:g}"] = s if s >= 0 else None
+        row["diverged"] = bool(diverged[e])
+        rows.append(row)
+    return rows
+
+
+def write_members(run_dir: Path, members: MemberTable, outcomes: list[dict]):
+    settings = members.record()
+    rows = [{"member": e, **settings[e], **outcomes[e]} for e in range(len(members))]
+    with open(run_dir / "members.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _fmt(v) for k, v in r.items()})
+
+
+def write_histories(run_dir: Path, module):
+    """Evaluated steps only: histories/<metric>.npy [E, n_logged] and histories/steps.npy [n_logged]."""
+    h = run_dir / "histories"
+    h.mkdir(exist_ok=True)
+    done = module.evaluated.cpu().numpy()
+    steps = np.asarray(module.schedule)[done]
+    np.save(h / "steps.npy", steps)
+    hist = module.history.cpu().numpy()[:, done, :]
+    for i, m in enumerate(METRICS):
+        np.save(h / f"{m}.npy", hist[i].T.copy())
+
+
+def read_members(run_dir: Path) -> list[dict]:
+    with open(Path(run_dir) / "members.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def read_history(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    h = Path(run_dir) / "histories"
+    return np.load(h / "steps.npy"), np.load(h / f"{metric}.npy")
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
