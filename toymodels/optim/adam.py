@@ -55,7 +55,7 @@ class EnsembleAdamW(EnsembleOptimizer):
         bc1 = 1 - b1**t_f
         bc2_sqrt = (1 - b2**t_f).sqrt()
         denom = v.sqrt() / bcast(bc2_sqrt, p) + bcast(group["eps"], p)
-        new = base - (m / denom) * bcast(lr / bc1, p)
+        new = base + bcast(-(lr / bc1), p) * m / denom  # the operation order of torch's addcdiv_
         self._commit(state["exp_avg"], m)
         self._commit(state["exp_avg_sq"], v)
         self._commit(p, new)

@@ -19,7 +19,7 @@ Reference: the progress-measures code (mechanistic-interpretability-grokking/pro
   activations are all zero (dead) has no frequency (-1) and votes for none; in Nanda's code its 0/0 score
   leaves best_freq = -1, which then enters the key set. (3) Optional ``neuron_mask`` (padding) and
   ``min_frac_explained`` (default 0: every neuron votes, as Nanda).
-- Restricted / excluded loss (``fourier_ablation_losses``), the paper's construction (Section 5.1) as
+- Restricted / excluded loss (``fourier_ablation_losses``), the paper's construction as
   SCIENCE.md states it: project the neuron activations (along the p^2 inputs) onto the directions
   cos(w_k (a + b)) and sin(w_k (a + b)) of the member's key frequencies (normalised; these equal Nanda's
   ``(cos_x cos_y - sin_x sin_y) / sqrt 2`` and ``(sin_x cos_y + cos_x sin_y) / sqrt 2`` 2-D basis directions),
@@ -42,6 +42,7 @@ Tables are (a, b) in lexicographic order, row = a * p + b (``operation_table``),
 from __future__ import annotations
 
 import math
+import numbers
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -53,9 +54,9 @@ from ...errors import ConfigError
 
 
 def _check_p(p: int) -> int:
-    if not isinstance(p, int) or isinstance(p, bool) or p < 3:
+    if not isinstance(p, numbers.Integral) or isinstance(p, bool) or p < 3:
         raise ConfigError("task.p", f"Fourier measures need an integer p >= 3 (got {p!r})")
-    return p
+    return int(p)
 
 
 def n_frequencies(p: int) -> int:
@@ -230,9 +231,11 @@ def key_frequencies(acts: torch.Tensor, p: int, neuron_mask: torch.Tensor | None
     x = rearrange(acts.to(dt), "e (a b) m -> e a b m", a=p)
     x = x - x.mean(dim=(1, 2), keepdim=True)  # centre each neuron (removes the const x const term)
     Fb = fourier_basis(p, dt, acts.device)
-    coef = einsum(Fb, Fb, x, "f a, g b, e a b m -> e f g m")  # 2-D Fourier coefficients
+    # 2-D Fourier coefficients, one axis at a time (a joint 3-operand contraction could build F (x) F, p^4)
+    coef = einsum(Fb, einsum(Fb, x, "g b, e a b m -> e a g m"), "f a, e a g m -> e f g m")
     onehot = _freq_onehot(p, dt, acts.device)  # [p, n_freq]
-    block = einsum(onehot, onehot, coef.square(), "f u, g v, e f g m -> e m u v")  # power per frequency pair
+    block = einsum(onehot, einsum(onehot, coef.square(), "g v, e f g m -> e f v m"),
+                   "f u, e f v m -> e m u v")  # power per (frequency of a, frequency of b)
     total = block.sum(dim=(2, 3))  # [E, M]
     # frequency k's 3 x 3 block {0, k} x {0, k}: (k, k) quadratic + (0, k), (k, 0) linear + (0, 0)
     explained = torch.diagonal(block, dim1=2, dim2=3)[..., 1:] + block[..., 0, 1:] + block[..., 1:, 0] \

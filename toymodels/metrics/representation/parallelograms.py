@@ -12,6 +12,7 @@ The sets depend only on p; they are computed once per (p, device) and cached.
 """
 from __future__ import annotations
 
+import numbers
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -33,7 +34,7 @@ class Parallelograms(NamedTuple):
 
 
 def _check_p(p: int) -> int:
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 2:
+    if not isinstance(p, numbers.Integral) or isinstance(p, bool) or p < 2:
         raise ConfigError("task.p", f"parallelograms need an integer p >= 2 (got {p!r})")
     return int(p)
 
