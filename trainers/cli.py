@@ -46,7 +46,11 @@ def _jsonargparse_message(err: Exception) -> str:
             return str(e)
     m = re.search(r'Parser key "([\w.]+)": (.*)', text)
     if m:
-        return f"{m.group(1)}: {m.group(2)}"
+        detail = m.group(2)
+        detail = re.sub(r"Expected a typing\.Literal\[(.*?)\]", lambda g: "expected one of " + g.group(1).replace("'", ""),
+                        detail)
+        detail = re.sub(r"Expected a <class '(\w+)'>", r"expected \1", detail)
+        return f"{m.group(1)}: {detail}"
     return text
 
 

@@ -57,7 +57,10 @@ def configure_precision(cfg: RunConfig, device: torch.device):
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = False) -> FitResult:
+def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = False,
+            callbacks: list[L.Callback] | None = None) -> FitResult:
+    """Train ``members`` as one ensemble and write ``run_dir``; ``resume`` continues from its last checkpoint.
+    ``callbacks`` run before toylab's own (checkpointing, interruption, progress)."""
     device = resolve_device(cfg.train.device)
     configure_precision(cfg, device)
     engine = build_engine(cfg, members, device)
@@ -67,9 +70,9 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     module = EnsembleModule(engine, schedule, tr.thresholds, num_classes)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
+    callbacks = list(callbacks or []) + [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
     if tr.snapshot_members:
-        callbacks.insert(0, Snapshots(run_dir / "snapshots", tr.snapshot_members,
+        callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))
     if tr.progress == "rich":
         callbacks.append(StepRichBar())

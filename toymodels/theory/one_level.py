@@ -87,10 +87,25 @@ class OneLevel:
         dTC = ((T - p * Tp) * k1 - (k2T - self.sF2) * dk1) / k1 ** 2
         return {"k1": k1, "lam": k1 * (1 - dfC / P), "dlam": dk1 * (1 - gC), "TC": TC, "dTC": dTC}
 
+    def lam_dlam(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """lambda(p) and d lambda/dp only (what Newton needs; ``parts`` without T)."""
+        eta, P = self.eta, self.P
+        x = eta / (eta + p[..., None])  # [..., M]
+        D1, D2 = x.sum(-1), (x * x).sum(-1)
+        if self.N is None:
+            return p * (1 - D1 / P), 1 - D2 / P
+        N, mu1, mustar, M = self.N, self.mu1, self.mustar, eta.shape[-1]
+        kt = p * (N - D1) / M
+        k1 = mu1 ** 2 * kt - mustar ** 2
+        A = torch.where(mustar == 0, torch.ones_like(k1), k1 / (mu1 ** 2 * kt))
+        l = (N - D1) / (N - D2)
+        gC = (N - A * (2 - A) * (N - D1) - A ** 2 * l * (D1 - D2)) / P
+        return k1 * (1 - (N - A * (N - D1)) / P), mu1 ** 2 * (N - D2) / M * (1 - gC)
+
     def residual(self, p: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """lambda(p) + z and its p-derivative (Newton on the physical branch, z = -lambda)."""
-        q = self.parts(p)
-        return q["lam"] + z, q["dlam"]
+        lam, dlam = self.lam_dlam(p)
+        return lam + z, dlam
 
     def right_edge(self, n: int = 4000) -> torch.Tensor:
         """Right edge s_+ [...] of the deterministic-equivalent spectrum of the empirical (feature) covariance:
@@ -98,5 +113,5 @@ class OneLevel:
         x = torch.logspace(-8, 8, n, dtype=torch.float64)  # [n]
         top = self.eta.max(-1).values  # [...]
         p = -top[..., None] * (1 + x)  # [..., n]
-        z = -self.unsqueeze(1).parts(p)["lam"]
+        z = -self.unsqueeze(1).lam_dlam(p)[0]
         return z.min(-1).values

@@ -14,42 +14,51 @@ from ._checks import as64, nonnegative, positive
 F64 = torch.float64
 
 
-def _features(X: torch.Tensor, F: torch.Tensor | None) -> torch.Tensor:
-    X = as64(X)
-    if X.ndim != 3:
-        raise ConfigError("theory.X", f"needs [E, P, M] (got {tuple(X.shape)})")
-    return X if F is None else X @ as64(F)  # [E, P, N]
+def _check(X, y) -> tuple[torch.Tensor, torch.Tensor]:
+    X, y = as64(X), as64(y)
+    if X.ndim != 3 or y.shape != X.shape[:2]:
+        raise ConfigError("theory.X", f"needs X [E, P, M] and y [E, P] (got {tuple(X.shape)}, {tuple(y.shape)})")
+    return X, y
 
 
-def _to_input_space(v: torch.Tensor, F: torch.Tensor | None) -> torch.Tensor:
-    # v [E, ..., N] -> w [E, ..., M]
-    return v if F is None else torch.einsum("emn,e...n->e...m", as64(F), v)
+def _eig(K: torch.Tensor, vec: torch.Tensor):
+    s, U = torch.linalg.eigh(K)  # [E, r], [E, r, r]
+    return s, U, torch.einsum("ekr,ek->er", U, vec)  # coordinates of vec in the eigenbasis [E, r]
 
 
-def _spectral(Z: torch.Tensor, y: torch.Tensor):
-    """Eigen-decomposition of the smaller of Z^T Z/P [N, N] and Z Z^T/P [P, P]: returns (s [E, r], apply) where
-    apply(f [E, L, r]) = f(Z^T Z/P) Z^T y/P [E, L, N] for a spectral filter f given on the eigenvalues s."""
-    y = as64(y)
-    P, N = Z.shape[1], Z.shape[2]
-    if P <= N:  # push-through: f(Z^T Z/P) Z^T y/P = Z^T f(Z Z^T/P) y/P
-        s, U = torch.linalg.eigh(Z @ Z.transpose(1, 2) / P)  # [E, P], [E, P, P]
-        c = torch.einsum("epr,ep->er", U, y) / P  # [E, r]
-        return s, lambda f: torch.einsum("epn,epr,elr,er->eln", Z, U, f, c)
-    s, V = torch.linalg.eigh(Z.transpose(1, 2) @ Z / P)  # [E, N], [E, N, N]
-    c = torch.einsum("enr,en->er", V, torch.einsum("epn,ep->en", Z, y) / P)  # [E, r]
-    return s, lambda f: torch.einsum("enr,elr,er->eln", V, f, c)
+def _spectral(X: torch.Tensor, y: torch.Tensor, F: torch.Tensor | None):
+    """Least squares on features Z = X F (or X) as a spectral filter: returns (s [E, r], apply) with
+    apply(f [E, L, r]) = F f(Z^T Z/P) Z^T y/P in input space [E, L, M] for a filter f given on the eigenvalues s.
+    Works through the smallest of the three r x r problems (r = P, N or M):
+      P: F Z^T f(Z Z^T/P) y/P (push-through);  N: F V f(s) V^T Z^T y/P;
+      M: B f(B S^ B) B X^T y/P with B = (F F^T)^(1/2), S^ = X^T X/P (since F (F^T S^ F)^k F^T = B (B S^ B)^k B)."""
+    P, M = X.shape[1], X.shape[2]
+    N = M if F is None else F.shape[2]
+    if F is not None and M < min(P, N):
+        a, Q = torch.linalg.eigh(F @ F.transpose(1, 2))  # [E, M], [E, M, M]
+        B = torch.einsum("emk,ek,enk->emn", Q, torch.clamp(a, min=0).sqrt(), Q)  # [E, M, M]
+        K = B @ (X.transpose(1, 2) @ X / P) @ B
+        s, U, c = _eig(K, torch.einsum("emn,epn,ep->em", B, X, y) / P)
+        return s, lambda f: torch.einsum("emk,ekr,elr,er->elm", B, U, f, c)
+    Z = X if F is None else X @ F  # [E, P, N]
+    to_w = (lambda v: v) if F is None else (lambda v: torch.einsum("emn,eln->elm", F, v))
+    if P <= N:
+        s, U, c = _eig(Z @ Z.transpose(1, 2) / P, y / P)
+        return s, lambda f: to_w(torch.einsum("epn,epr,elr,er->eln", Z, U, f, c))
+    s, V, c = _eig(Z.transpose(1, 2) @ Z / P, torch.einsum("epn,ep->en", Z, y) / P)
+    return s, lambda f: to_w(torch.einsum("enr,elr,er->eln", V, f, c))
 
 
 def ridge_weights(X: torch.Tensor, y: torch.Tensor, lam, F: torch.Tensor | None = None) -> torch.Tensor:
     """argmin_v (1/P)|y - Z v|^2 + lambda |v|^2 for every member: X [E, P, M], y [E, P], lam [L] (>= 0), optional
     F [E, M, N]; returns w = F v (or v) [E, L, M]. lambda = 0 gives the min-norm interpolator / least squares
     (eigenvalues below 1e-12 of the largest count as zero)."""
-    Z = _features(X, F)
+    X, y = _check(X, y)
     lam = nonnegative(lam, "theory.lambda").reshape(-1)  # [L]
-    s, apply = _spectral(Z, y)  # [E, r]
-    live = s > 1e-12 * s.max(-1, keepdim=True).values  # [E, r]
-    filt = torch.where(live[:, None, :], 1.0 / (s[:, None, :] + lam[None, :, None]), 0.0)  # [E, L, r]
-    return _to_input_space(apply(filt), F)
+    s, apply = _spectral(X, y, None if F is None else as64(F))  # [E, r]
+    live = (s > 1e-12 * s.max(-1, keepdim=True).values)[:, None, :]  # [E, 1, r]
+    inv = 1.0 / (torch.clamp(s, min=0)[:, None, :] + lam[None, :, None])  # [E, L, r]
+    return apply(torch.where(live, inv, torch.zeros_like(inv)))
 
 
 def gd_weights(X: torch.Tensor, y: torch.Tensor, t, lr, F: torch.Tensor | None = None,
@@ -57,29 +66,25 @@ def gd_weights(X: torch.Tensor, y: torch.Tensor, t, lr, F: torch.Tensor | None =
     """Weights after t steps of full-batch GD from zero on (1/P)|y - Z v|^2 (v <- v - lr * grad), exactly, via the
     spectral filter phi_t(s) = (1 - (1 - 2 lr s)^t)/s of the empirical feature covariance (gradient flow:
     (1 - exp(-2 lr s t))/s). X [E, P, M], y [E, P], t [T]; returns w [E, T, M]."""
-    Z = _features(X, F)
-    t = nonnegative(t, "theory.t").reshape(-1)  # [T]
+    X, y = _check(X, y)
+    t = nonnegative(t, "theory.t").reshape(-1)[None, :, None]  # [1, T, 1]
     lr = float(positive(lr, "theory.lr"))
-    s, apply = _spectral(Z, y)  # [E, r]
-    s = torch.clamp(s, min=0.0)
-    x = 2 * lr * s  # [E, r]
-    if flow:
-        expo = -x[:, None, :] * t[None, :, None]  # [E, T, r]
-    else:
-        expo = t[None, :, None] * torch.log1p(-x)[:, None, :]
-    small = s[:, None, :] <= 0
-    phi = torch.where(small, 2 * lr * t[None, :, None], -torch.expm1(expo) / torch.where(small, 1.0, s[:, None, :]))
-    return _to_input_space(apply(phi), F)
+    s, apply = _spectral(X, y, None if F is None else as64(F))
+    s = torch.clamp(s, min=0.0)[:, None, :]  # [E, 1, r]
+    expo = -2 * lr * s * t if flow else t * torch.log1p(-2 * lr * s)  # [E, T, r]
+    small = s <= 0
+    phi = torch.where(small, 2 * lr * t, -torch.expm1(expo) / torch.where(small, torch.ones_like(s), s))
+    return apply(phi)  # [E, T, M]
 
 
 def gd_weights_loop(X: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
                     F: torch.Tensor | None = None) -> torch.Tensor:
     """Literal GD (``steps`` batched updates) from zero, for cross-checking ``gd_weights``: w [E, M]."""
-    Z = _features(X, F)
-    y = as64(y)
+    X, y = _check(X, y)
+    Z = X if F is None else X @ as64(F)
     P = Z.shape[1]
     v = torch.zeros(Z.shape[0], Z.shape[2], dtype=F64)
     for _ in range(int(steps)):
         resid = torch.einsum("epn,en->ep", Z, v) - y  # [E, P]
         v = v - lr * 2.0 / P * torch.einsum("epn,ep->en", Z, resid)
-    return _to_input_space(v, F)
+    return v if F is None else torch.einsum("emn,en->em", as64(F), v)

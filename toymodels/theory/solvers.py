@@ -48,7 +48,7 @@ def bisect_lin(fn: Callable[[torch.Tensor], torch.Tensor], lo: torch.Tensor, hi:
 
 
 def newton_path(residual: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-                targets: torch.Tensor, x0: torch.Tensor, substeps: int = 4, iters: int = 6) -> torch.Tensor:
+                targets: torch.Tensor, x0: torch.Tensor, substeps: int = 2, iters: int = 4) -> torch.Tensor:
     """Follow the root x(z) of residual(x, z) = 0 along a path of complex targets z [..., K] (last axis = the path).
 
     ``x0`` [...] is the root at targets[..., 0] (found by a real solver); the root is continued node by node with

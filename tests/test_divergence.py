@@ -1,0 +1,70 @@
+"""A member that produces NaN/inf is frozen (parameters, optimiser and filter state) and flagged; every other
+member's trajectory is bitwise identical to the same run without the fault."""
+import pytest
+import torch
+
+from trainers.build import build_engine
+from trainers.config import RunConfig
+from trainers.members import expand, with_settings
+
+BASE = {"model.name": "mlp", "model.width": 16, "model.depth": 3, "task.p": 11, "train.device": "cpu",
+        "filters.grokfast": "ema", "optimizer.weight_decay": 0.5, "train.batch_size": 16}
+MEMBERS = [{"seed": s, "optimizer.lr": lr} for s, lr in [(0, 1e-3), (1, 3e-3), (2, 2e-3), (3, 5e-3)]]
+FAULTY, FAULT_STEP, STEPS = 2, 7, 25
+
+
+def engine(extra=None):
+    cfg = with_settings(RunConfig(), {**BASE, **(extra or {})})
+    cfg.members = MEMBERS
+    return build_engine(cfg, expand(cfg), torch.device("cpu"))
+
+
+def snapshot(eng, e):
+    opt_state = [v[e].clone() for p in eng.params for k, v in eng.optimizer.state[p].items()]
+    filt = [t[e].clone() for t in eng.filters[0].ema] + [eng.filters[0].count[e].clone()]
+    return [p[e].clone() for p in eng.params], opt_state, filt
+
+
+def inject(eng, kind):
+    W = eng.model.weights[1]
+    if kind == "nan_param":
+        with torch.no_grad():
+            W[FAULTY, 0, 0] = float("nan")
+    elif kind == "inf_loss":
+        with torch.no_grad():
+            eng.model.biases[2][FAULTY, 0] = float("inf")
+    elif kind == "nan_grad":
+        def hook(g):
+            g = g.clone()
+            g[FAULTY, 1, 1] = float("nan")
+            return g
+        return W.register_hook(hook)
+
+
+@pytest.mark.parametrize("kind", ["nan_param", "inf_loss", "nan_grad"])
+@pytest.mark.parametrize("extra", [{}, {"filters.perpgrad": True, "filters.constant_norm": True}])
+def test_fault_freezes_one_member_only(kind, extra):
+    clean, faulty = engine(extra), engine(extra)
+    handle = None
+    for s in range(STEPS):
+        if s == FAULT_STEP:
+            handle = inject(faulty, kind)
+        clean.train_step(s)
+        if s == FAULT_STEP:
+            before = snapshot(faulty, FAULTY)
+        faulty.train_step(s)
+        if handle is not None:  # a NaN gradient only once
+            handle.remove()
+            handle = None
+    assert faulty.diverged.tolist() == [e == FAULTY for e in range(4)]
+    assert not clean.diverged.any()
+    for e in range(4):
+        if e == FAULTY:
+            continue
+        for a, b in zip(clean.params, faulty.params):
+            assert torch.equal(a[e], b[e])  # bitwise
+    after = snapshot(faulty, FAULTY)
+    for xs, ys in zip(before, after):  # parameters, optimiser state and filter state all frozen
+        for x, y in zip(xs, ys):
+            assert torch.equal(x, y) or (torch.isnan(x) == torch.isnan(y)).all() and torch.equal(
+                torch.nan_to_num(x), torch.nan_to_num(y))
