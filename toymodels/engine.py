@@ -95,9 +95,13 @@ class EnsembleEngine:
     def state_dict(self) -> dict:
         """What a checkpoint needs beyond the model and optimiser: filter and constraint states, diverged flags."""
         return {"filters": [f.state_dict() for f in self.filters], "diverged": self.diverged,
-                "constraint": self.constraint.state_dict() if self.constraint else None}
+                "constraint": self.constraint.state_dict() if self.constraint else None,
+                # the minibatch stream's state is (seed, step): the seeds are kept here, the step by Lightning
+                "batch_seeds": self.batch_seeds}
 
     def load_state_dict(self, state: dict):
+        if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
+            raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
         for f, s in zip(self.filters, state["filters"]):
             f.load_state_dict(s)
         self.diverged.copy_(state["diverged"])

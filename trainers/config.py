@@ -107,7 +107,8 @@ class TrainConfig:
     eval_every: int = 100  # linear schedule
     eval_points: int = 200  # log schedule
     eval_chunk_rows: Optional[int] = None  # rows per evaluation chunk (memory)
-    thresholds: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])
+    thresholds: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])  # accuracy: first step >=
+    loss_thresholds: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])  # loss: first step <
     checkpoint_every: int = 1000  # steps between periodic checkpoints (kill -9 loses at most this many)
     snapshot_members: list[int] = field(default_factory=list)  # members whose weights are saved, log-spaced
     snapshot_points: int = 20

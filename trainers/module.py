@@ -24,7 +24,8 @@ class _Steps(IterableDataset):
 
 
 class EnsembleModule(L.LightningModule):
-    def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float], num_classes: int):
+    def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float], num_classes: int,
+                 loss_thresholds: list[float] = ()):
         super().__init__()
         self.engine = engine
         self.model = engine.model  # registered: Lightning moves and checkpoints it
@@ -37,8 +38,13 @@ class EnsembleModule(L.LightningModule):
         self.register_buffer("history", torch.full((len(METRICS), len(schedule), E), float("nan"),
                                                    dtype=torch.float64))
         self.register_buffer("evaluated", torch.zeros(len(schedule), dtype=torch.bool))
-        self.register_buffer("thresholds", torch.tensor(thresholds, dtype=torch.float64))
-        self.register_buffer("crossings", torch.full((2, len(thresholds), E), -1, dtype=torch.int64))
+        # events: (metric, threshold, above) -- "train_acc >= 0.9", "test_loss < 0.01", ...
+        self.events = [(f"{s}_acc", t, True) for s in ("train", "test") for t in thresholds] + \
+                      [(f"{s}_loss", t, False) for s in ("train", "test") for t in loss_thresholds]
+        self.register_buffer("event_thresholds", torch.tensor([t for _, t, _ in self.events], dtype=torch.float64))
+        self.register_buffer("crossings", torch.full((len(self.events), E), -1, dtype=torch.int64))
+        self._first_test_acc = next(i for i, (m, _, _) in enumerate(self.events) if m == "test_acc") \
+            if thresholds else None
         self.interrupted = False
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
@@ -84,14 +90,17 @@ class EnsembleModule(L.LightningModule):
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in METRICS])
         self.evaluated[i] = True
-        for k, name in enumerate(("train_acc", "test_acc")):
-            reached = values[name][None, :].to(torch.float64) >= self.thresholds[:, None] - 1e-12  # [T, E]
-            self.crossings[k] = torch.where((self.crossings[k] < 0) & reached, step, self.crossings[k])
+        v = torch.stack([values[m].to(torch.float64) for m, _, _ in self.events])  # [n_events, E]
+        above = torch.tensor([a for _, _, a in self.events], device=v.device)[:, None]
+        thr = self.event_thresholds[:, None]
+        reached = torch.where(above, v >= thr - 1e-12, v < thr)
+        self.crossings.copy_(torch.where((self.crossings < 0) & reached, step, self.crossings))
         active = ~self.engine.diverged
         n_active = active.sum().clamp(min=1)
         summary = {f"{m}_mean": torch.where(active, values[m].to(torch.float64), 0).sum() / n_active
                    for m in METRICS}
-        summary["generalised"] = (self.crossings[1, 0] >= 0).double().mean()
+        if self._first_test_acc is not None:  # share of members whose test accuracy reached the first threshold
+            summary["generalised"] = (self.crossings[self._first_test_acc] >= 0).double().mean()
         summary["diverged"] = self.engine.diverged.double().mean()
         if log and self._trainer is not None:  # one host sync per evaluation, never per step
             self.log_dict(summary, prog_bar=True, on_step=True, on_epoch=False)

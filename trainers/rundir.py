@@ -23,8 +23,6 @@ from .config import RunConfig
 from .members import MemberTable, to_dict
 from .module import METRICS
 
-OUTCOME_THRESHOLDS_KEY = "train.thresholds"
-
 
 def new_run_dir(out_dir: str, name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -68,17 +66,15 @@ def member_outcomes(module) -> list[dict]:
     done = module.evaluated.cpu().numpy()
     hist = module.history.cpu().numpy()  # [metric, n_sched, E]
     last = int(np.nonzero(done)[0][-1]) if done.any() else None
-    cross = module.crossings.cpu().numpy()  # [2, T, E]
-    thresholds = module.thresholds.cpu().tolist()
+    cross = module.crossings.cpu().numpy()  # [n_events, E]
     diverged = module.engine.diverged.cpu().numpy()
     rows = []
     for e in range(hist.shape[2]):
         row = {f"final_{m}": float(hist[i, last, e]) if last is not None else float("nan")
                for i, m in enumerate(METRICS)}
-        for k, split in enumerate(("train", "test")):
-            for t, thr in enumerate(thresholds):
-                s = int(cross[k, t, e])
-                row[f"step_{split}_acc_{thr:g}"] = s if s >= 0 else None
+        for k, (metric, thr, _) in enumerate(module.events):
+            s = int(cross[k, e])
+            row[f"step_{metric}_{thr:g}"] = s if s >= 0 else None
         row["diverged"] = bool(diverged[e])
         rows.append(row)
     return rows

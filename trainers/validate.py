@@ -61,6 +61,7 @@ def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     _check(tr.eval_points >= 2, "train.eval_points", "must be >= 2")
     _check(tr.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
     _check(all(0 < x <= 1 for x in tr.thresholds), "train.thresholds", "each must be in (0, 1]")
+    _check(all(x > 0 for x in tr.loss_thresholds), "train.loss_thresholds", "each must be > 0")
     E = len(members)
     for i in tr.snapshot_members:
         _check(0 <= i < E, "train.snapshot_members", f"member {i} does not exist (members are 0..{E - 1})")

@@ -17,8 +17,7 @@ ZOO = matrix_zoo(0)
 NAMES = [n for n, _ in ZOO]
 # MP fits are slow in WeightWatcher (~0.5 s per layer): a subset covering Q = 1 (quarter circle), Q > 1, spikes,
 # a 12-eigenvalue ESD and a rank-deficient one.
-MP_SUBSET = ["t1.5_256x256", "t4_100x400", "gauss_spiked_400x150", "pl2_300x120", "t3_50x12", "t3_rank60_200x80",
-             "t6_128x32"]
+MP_SUBSET = ["t1.5_256x256", "t4_100x400", "gauss_spiked_400x150", "t3_50x12", "t3_rank60_200x80"]
 CONV = [("conv_32x16x3x3", heavy_tailed(32 * 9, 16, 3.0, 91).reshape(32, 16, 3, 3)),
         ("conv_8x8x3x3", heavy_tailed(8 * 9, 8, 4.0, 92).reshape(8, 8, 3, 3))]
 
@@ -104,7 +103,7 @@ def test_mp_fit_direct_on_spiked_and_square_esds():
     import weightwatcher as ww
 
     watcher = ww.WeightWatcher()
-    for N, M, mu, spikes in ((300, 300, 3.0, 0), (400, 100, 1e6, 4), (120, 40, 2.0, 0)):
+    for N, M, mu, spikes in ((160, 160, 3.0, 0), (400, 100, 1e6, 4), (120, 40, 2.0, 0)):
         W = heavy_tailed(N, M, mu, N + M, spikes=spikes).astype(np.float64)
         ev = np.sort(sl.svd(W, compute_uv=False) ** 2)
         want = watcher.mp_fit(ev, N, M, 1, "x", 0, 0, False, False, "", "b", 0.5, True, ev)

@@ -138,6 +138,9 @@ def gd_curve(eta, wbar, P, t, lr, sigma=0.0, N=None, mu1=1.0, mustar=0.0, flow: 
     p0 = model.unsqueeze(1).p_of_lambda(-z[..., 0].real)  # [..., T]
     p = newton_path(model.unsqueeze(1).residual, z, p0)  # [..., T, n+1]
     q = model.unsqueeze(2).parts(p)
+    miss = ((q["lam"] + z).abs() / (z.abs() + 1e-300)).max().item()
+    if not miss < 1e-8:  # the continuation lost the root (never seen; a guard, not a tolerance)
+        raise RuntimeError(f"gd_curve: contour continuation failed (relative residual {miss:.2e})")
     k1, TC = q["k1"], q["TC"]
     dTCdz = -q["dTC"] / q["dlam"]
     # full symmetric contour: node -j is the conjugate of node j, with dz/du -> -conj(dz/du)

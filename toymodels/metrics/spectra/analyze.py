@@ -22,6 +22,7 @@ gets the same (WeightWatcher leaves such layers out; a layer where every member 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,7 +62,7 @@ class _Part:
 def _seeds_for(seed, n: int, layer: str) -> list[int]:
     if isinstance(seed, torch.Tensor):
         seed = seed.reshape(-1).tolist()
-    if isinstance(seed, (int,)) and not isinstance(seed, bool):
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return [int(seed)] * n
     if isinstance(seed, Sequence):
         if len(seed) != n:
@@ -171,7 +172,9 @@ def analyze_stack(W: torch.Tensor, *, normalize: str = "ww", fit: bool = True, m
     E, S, N, M = W.shape
     dev = W.device
     finite = torch.isfinite(W).flatten(1).all(dim=1)  # [E]
-    clean = torch.where(finite[:, None, None, None], W, torch.zeros((), dtype=W.dtype, device=dev))
+    all_finite = bool(finite.all())
+    clean = W if all_finite else torch.where(finite[:, None, None, None], W, torch.zeros((), dtype=W.dtype,
+                                                                                         device=dev))
     scale = 1.0 / N if normalize == "setol" else 1.0
     slice_ev = eigenvalues(clean, method) * scale  # [E, S, M]
     ev = slice_ev.flatten(1).sort(dim=1).values  # [E, K]
@@ -193,7 +196,7 @@ def analyze_stack(W: torch.Tensor, *, normalize: str = "ww", fit: bool = True, m
         out.update(randomized_metrics(ev, rand, N, M))
     if detX:
         out.update(detx_metrics(ev, out.get("num_pl_spikes"), out.get("xmin")))
-    if not bool(finite.all()):
+    if not all_finite:
         for k, v in out.items():
             if k in ("N", "M", "Q", "rf", "num_evals"):
                 continue

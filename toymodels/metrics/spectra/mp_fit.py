@@ -68,7 +68,11 @@ def _arange_grid(start: torch.Tensor, stop: torch.Tensor, step: torch.Tensor) ->
 
 
 class _Objective:
-    """WeightWatcher's ``resid_mp`` sum of squares for every member, at [E, P] candidate sigmas."""
+    """WeightWatcher's ``resid_mp`` sum of squares for every member, at [E, P] candidate sigmas.
+
+    Only the grid points where the density exceeds the threshold are kept (compacted to [E, G'] with a mask), and
+    only the (member, sigma) pairs that escape the constant penalty are evaluated.
+    """
 
     def __init__(self, to_fit: torch.Tensor, Q: float, max_elements: int):
         E, K = to_fit.shape
@@ -79,49 +83,58 @@ class _Objective:
         x = torch.arange(GRID_POINTS, device=dev, dtype=dt)[None, :] * step[:, None]  # numpy.linspace(0, top)
         x[:, -1] = top
         y = kde_linear(to_fit, x)  # [E, G]
-        self.good = y > DENSITY_THRESH
-        self.n_good = self.good.sum(dim=1)  # [E]
-        self.x, self.y = x, y
+        good = y > DENSITY_THRESH
+        self.n_good = good.sum(dim=1)  # [E]
         # The first grid point at the density's maximum. Two eigenvalues closer than the bandwidth give the
         # linear-kernel KDE an exactly flat top, whose points differ only by rounding: take the first point within
         # 1e-12 (relative) of the maximum, the exact-arithmetic answer (WeightWatcher takes whichever point its
         # rounding favours, so tiny ESDs with such plateaus can get a different MP fit there).
-        top = torch.where(self.good, y, torch.full_like(y, -math.inf)).amax(dim=1, keepdim=True)
-        peak = (self.good & (y >= top * (1 - 1e-12))).to(torch.int8).argmax(dim=1, keepdim=True)
+        peak_val = torch.where(good, y, torch.full_like(y, -math.inf)).amax(dim=1, keepdim=True)
+        peak = (good & (y >= peak_val * (1 - 1e-12))).to(torch.int8).argmax(dim=1, keepdim=True)
         self.x_peak = x.gather(1, peak)[:, 0]
-        self.x_last = torch.where(self.good, x, torch.full_like(x, -math.inf)).amax(dim=1)
+        self.x_last = torch.where(good, x, torch.full_like(x, -math.inf)).amax(dim=1)
+        # compact the compared points: [E, G'] in grid order, padded (mask False)
+        order = torch.sort((~good).to(torch.int8), dim=1, stable=True).indices
+        G = max(int(self.n_good.max()) if E else 0, 1)
+        order = order[:, :G]
+        self.mask = torch.arange(G, device=dev)[None, :] < self.n_good[:, None]
+        self.x = x.gather(1, order)
+        self.y = y.gather(1, order)
 
     def __call__(self, sigma: torch.Tensor) -> torch.Tensor:
         """sigma: [E, P] -> [E, P] objective values."""
-        E, P = sigma.shape
-        G = self.x.shape[1]
-        chunk = max(1, self.max_elements // max(1, E * G))
-        out = []
-        for p0 in range(0, P, chunk):
-            out.append(self._eval(sigma[:, p0:p0 + chunk]))
-        return torch.cat(out, dim=1)
-
-    def _eval(self, sigma: torch.Tensor) -> torch.Tensor:
         Q = self.Q
-        s = sigma[:, :, None]  # [E, P, 1]
-        x = self.x[:, None, :]  # [E, 1, G]
-        with torch.no_grad():
-            if Q == 1:
-                rho = (1.0 / (math.pi * s * s)) * torch.sqrt(4.0 - x * x)
-            else:
-                y = 1.0 / Q
-                b = torch.pow(s * (1.0 + math.sqrt(1.0 / Q)), 2)
-                a = torch.pow(s * (1.0 - math.sqrt(1.0 / Q)), 2)
-                rho = (1.0 / (2.0 * math.pi * s * s * x * y)) * torch.sqrt((b - x) * (x - a))
-        rho = torch.nan_to_num(rho, nan=0.0)
-        resid = torch.where(self.good[:, None, :], rho - self.y[:, None, :], torch.zeros((), dtype=rho.dtype,
-                                                                                       device=rho.device))
-        val = (resid * resid).sum(dim=2)  # [E, P]
-        if Q != 1:
-            b, a = b[:, :, 0], a[:, :, 0]
+        if Q == 1:
+            vals = torch.zeros_like(sigma)
+            todo = torch.ones_like(sigma, dtype=torch.bool)
+        else:
+            b = torch.pow(sigma * (1.0 + math.sqrt(1.0 / Q)), 2)
+            a = torch.pow(sigma * (1.0 - math.sqrt(1.0 / Q)), 2)
             bad = (b < self.x_peak[:, None]) | (b > self.x_last[:, None]) | (a > self.x_peak[:, None])
-            val = torch.where(bad, (PENALTY * PENALTY) * self.n_good[:, None].to(val.dtype), val)
-        return val
+            vals = (PENALTY * PENALTY) * self.n_good[:, None].to(sigma.dtype).expand_as(sigma).clone()
+            todo = ~bad
+        e_idx, p_idx = todo.nonzero(as_tuple=True)
+        chunk = max(1, self.max_elements // self.x.shape[1])
+        for c0 in range(0, e_idx.numel(), chunk):
+            ei, pi = e_idx[c0:c0 + chunk], p_idx[c0:c0 + chunk]
+            vals[ei, pi] = self._eval(sigma[ei, pi], ei)
+        return vals
+
+    def _eval(self, sigma: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """sigma: [V] at members ``rows`` [V] -> [V] sums of squared residuals over the compared points."""
+        Q = self.Q
+        s = sigma[:, None]  # [V, 1]
+        x = self.x[rows]  # [V, G']
+        if Q == 1:
+            rho = (1.0 / (math.pi * s * s)) * torch.sqrt(4.0 - x * x)
+        else:
+            y = 1.0 / Q
+            b = torch.pow(s * (1.0 + math.sqrt(1.0 / Q)), 2)
+            a = torch.pow(s * (1.0 - math.sqrt(1.0 / Q)), 2)
+            rho = (1.0 / (2.0 * math.pi * s * s * x * y)) * torch.sqrt((b - x) * (x - a))
+        resid = torch.nan_to_num(rho, nan=0.0) - self.y[rows]
+        resid = torch.where(self.mask[rows], resid, torch.zeros((), dtype=resid.dtype, device=resid.device))
+        return (resid * resid).sum(dim=1)
 
 
 def _nelder_mead_1d(f, x0: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
