@@ -25,7 +25,7 @@ def make_logger(cfg: RunConfig, run_dir: Path, group: str | None = None):
     logger = WandbLogger(name=run_dir.name, project=cfg.wandb.project, entity=cfg.wandb.entity,
                          group=group or cfg.wandb.group or cfg.name, save_dir=str(run_dir),
                          offline=cfg.wandb.mode == "offline", id=run_id, resume="allow")
-    id_file.write_text(logger.version)
+    id_file.write_text(logger.experiment.id)  # starts the (offline) run now, so its id can be kept for resume
     return logger
 
 
