@@ -14,6 +14,7 @@ USAGE = """usage: toylab <command> [options]
 
 commands:
   fit      train one ensemble:          toylab fit --config FILE [--key value ...] | toylab fit --resume RUN_DIR
+  sweep    a grid of ensembles:         toylab sweep --config FILE [--backend ray [--address ADDR]] | --resume RUN_DIR
   export   write one member standalone: toylab export RUN_DIR --member I [--out FILE]
   theory   closed-form predictions:     toylab theory ridge|rf|gd [options] [--json]
   spectra  weight-spectrum metrics:     toylab spectra FILE|RUN_DIR [--json|--csv]
@@ -73,7 +74,7 @@ def parse_run_config(argv: list[str]):
     return _from_dict(RunConfig, data)
 
 
-def _resume_overrides(argv: list[str]) -> dict:
+def _resume_overrides(argv: list[str], allowed=None) -> dict:
     import yaml
 
     out, i = {}, 0
@@ -86,8 +87,9 @@ def _resume_overrides(argv: list[str]) -> dict:
             if i + 1 >= len(argv):
                 raise UsageError(f"{key}: needs a value")
             value, i = argv[i + 1], i + 1
-        if key not in RESUME_OVERRIDES:
-            raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(RESUME_OVERRIDES)}")
+        allowed = allowed or RESUME_OVERRIDES
+        if key not in allowed:
+            raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(allowed)}")
         out[key] = yaml.safe_load(value)
         i += 1
     return out
@@ -132,6 +134,49 @@ def cmd_fit(argv: list[str]) -> int:
     return 0
 
 
+SWEEP_ALIASES = {"--backend": "--sweep.backend", "--address": "--sweep.address"}
+
+
+def cmd_sweep(argv: list[str]) -> int:
+    from .config import RunConfig
+    from .members import _from_dict
+    from .rundir import new_run_dir, read_config_dict, write_config
+    from .sweep.plan import Plan, make_plan
+    from .sweep.run import run_sweep
+
+    argv = [SWEEP_ALIASES.get(a.split("=")[0], a.split("=")[0]) + (("=" + a.split("=", 1)[1]) if "=" in a else "")
+            if a.split("=")[0] in SWEEP_ALIASES else a for a in argv]
+    if "--resume" in argv:
+        i = argv.index("--resume")
+        if i + 1 >= len(argv):
+            raise UsageError("--resume needs a sweep run directory")
+        run_dir = Path(argv[i + 1])
+        if not (run_dir / "plan.json").is_file():
+            raise ConfigError("--resume", f"{run_dir} is not a sweep run directory (no plan.json)")
+        cfg = _from_dict(RunConfig, read_config_dict(run_dir))
+        rest = argv[:i] + argv[i + 2:]
+        for key, value in _resume_overrides(rest, allowed=("sweep.backend", "sweep.address", "train.progress",
+                                                             "train.device", "wandb.mode")).items():
+            section, _, name = key.partition(".")
+            setattr(getattr(cfg, section), name, value)
+        plan = Plan.load(run_dir / "plan.json")
+    else:
+        cfg = parse_run_config(argv)
+        plan = make_plan(cfg)
+        run_dir = new_run_dir(cfg.out_dir, cfg.name)
+        write_config(run_dir, cfg)
+        plan.save(run_dir / "plan.json")
+    result = run_sweep(cfg, run_dir, plan)
+    if result.figure is not None:
+        print(f"phase diagram: {result.figure}", file=sys.stderr)
+    if result.interrupted:
+        print(f"interrupted: continue with  toylab sweep --resume {run_dir}", file=sys.stderr)
+        print(run_dir)
+        return 130
+    print(run_dir)
+    return 0
+
+
 def cmd_export(argv: list[str]) -> int:
     import argparse
 
@@ -162,6 +207,7 @@ def _delegate(module: str, argv: list[str]) -> int:
 
 COMMANDS = {
     "fit": cmd_fit,
+    "sweep": cmd_sweep,
     "export": cmd_export,
     "theory": lambda argv: _delegate("trainers.theory_cli", argv),
     "spectra": lambda argv: _delegate("trainers.spectra_cli", argv),

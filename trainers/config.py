@@ -124,6 +124,29 @@ class WandbConfig:
 
 
 @dataclass
+class PhaseConfig:
+    """Liu et al.'s phase rule: first steps reaching ``threshold`` accuracy, gap G, budget B (None: max_steps)."""
+
+    threshold: float = 0.9
+    gap: int = 1000
+    budget: Optional[int] = None
+
+
+@dataclass
+class SweepConfig:
+    """A grid over any settings: ``grid`` maps dotted keys to a list of values, {log: [lo, hi, n]} or
+    {lin: [lo, hi, n]}. Members = grid points x ``seeds`` (default: the run's seeds, else its seed)."""
+
+    grid: dict[str, Any] = field(default_factory=dict)
+    seeds: Optional[list[int]] = None
+    max_members: Optional[int] = None  # members per fit; default: as many as fit in memory
+    backend: Literal["inprocess", "ray"] = "inprocess"
+    address: Optional[str] = None  # Ray cluster address; None starts a local Ray instance
+    wandb_per_point: bool = False  # one wandb run per grid point (group = sweep name) besides the sweep's run
+    phase: PhaseConfig = field(default_factory=PhaseConfig)
+
+
+@dataclass
 class RunConfig:
     name: str = "run"
     out_dir: str = "runs"
@@ -138,3 +161,4 @@ class RunConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)

@@ -24,6 +24,7 @@ PER_MEMBER = (
     "filters.grokfast_alpha", "filters.grokfast_lamb",
 )
 _NOT_A_SETTING = {"members", "seeds"}
+_SWEEP_ONLY = "sweep."
 
 
 def _leaf_keys(cls, prefix: str = "") -> dict[str, Any]:
@@ -42,7 +43,8 @@ def _leaf_keys(cls, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-SETTINGS = {k: t for k, t in _leaf_keys(RunConfig).items() if k not in _NOT_A_SETTING}
+SETTINGS = {k: t for k, t in _leaf_keys(RunConfig).items()
+            if k not in _NOT_A_SETTING and not k.startswith(_SWEEP_ONLY)}
 
 
 def setting_type(key: str):

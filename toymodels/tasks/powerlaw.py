@@ -146,7 +146,7 @@ def sample_projection(M: int, N: int, seeds: Sequence[int] | torch.Tensor, alpha
     out = []
     for s in _seed_list(seeds, "task.seeds"):
         g = generator(s, "projection")
-        F = torch.randn(M, N, generator=g, dtype=F64) / math.sqrt(M)  # [M, N]
+        F = torch.empty(M, N, dtype=F64).normal_(0.0, 1.0 / math.sqrt(M), generator=g)  # [M, N]
         if alpha_F is not None:
             omega = torch.arange(1, M + 1, dtype=F64) ** (-float(alpha_F))
             F = (omega / omega.mean()).sqrt()[:, None] * F

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import as64, nonnegative, positive, spectrum, target
-from .ridge import T_fn, Tp_fn, df1, df2, interpolation_kappa
+from .ridge import T_fn, Tp_fn, df1, df2, interpolation_kappa, train_error
 from .solvers import bisect_log
 
 F64 = torch.float64
@@ -171,12 +171,12 @@ def rf_theory(eta, wbar, N, P, lam, sigma=0.0, mu1=1.0, mustar=0.0) -> RFTheory:
     g1 = (N - A * (2 - A) * (N - D1) - A ** 2 * l * (D1 - D2)) / P
     T, Tp = T_fn(eta, wbar, k2), Tp_fn(eta, wbar, k2)
     E_inf = k2 * T * (1 - A * l) + A * l * k2 ** 2 * Tp
-    one_minus = 1.0 - g1
+    one_minus = torch.clamp(1.0 - g1, min=0.0)  # 0 only at the ridgeless peak min(N, P) = df
     var_X = _ratio(E_inf * g1, one_minus)
     var_eps = _ratio(sigma ** 2 * g1, one_minus)
     E_g = E_inf + var_X + var_eps
     dfC = N - A * (N - D1)
-    E_tr = (1.0 - dfC / P) ** 2 * (E_g + sigma ** 2)
+    E_tr = train_error(1.0 - dfC / P, as64(lam), E_g + sigma ** 2)
     bias2 = k2 ** 2 * Tp
     sF2 = sigma_F2(eta, wbar, N.expand(k2.shape), mu1, mustar)
     return RFTheory(k2, k1, D1, D2, l, g1, T, Tp, E_g, E_tr, bias2, E_inf - bias2, var_X, var_eps, sF2,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
+from . import _linalg
 from ._checks import as64, nonnegative, positive, spectrum, target
 from .solvers import bisect_log
 
@@ -101,6 +102,13 @@ class RidgeTheory:
         return dict(self.__dict__)
 
 
+def train_error(lam_over_kappa: torch.Tensor, lam: torch.Tensor, test_loss: torch.Tensor) -> torch.Tensor:
+    """E_tr = (lambda/kappa)^2 (E_g + sigma^2), with lambda/kappa = 1 - df/P passed in; exactly 0 for the ridgeless
+    interpolator (lambda = 0 and df = P), where the test loss may be infinite."""
+    interp = (lam == 0) & (lam_over_kappa.abs() < 1e-9)
+    return torch.where(interp, torch.zeros_like(test_loss), lam_over_kappa ** 2 * test_loss)
+
+
 def _ratio(num: torch.Tensor, one_minus: torch.Tensor) -> torch.Tensor:
     """num / (1 - g) with 0 / 0 = 0 (a vanishing bias or noise term at the interpolation threshold stays 0)."""
     return torch.where(num == 0, torch.zeros_like(num), num / one_minus)
@@ -124,11 +132,11 @@ def ridge_theory(eta, wbar, P, lam, sigma=0.0) -> RidgeTheory:
     T = T_fn(eta, wbar, kappa)
     Tp = Tp_fn(eta, wbar, kappa)
     bias2 = kappa ** 2 * Tp
-    one_minus = 1.0 - gamma
+    one_minus = torch.clamp(1.0 - gamma, min=0.0)  # 0 only at lambda = 0, P = M (rounding kept off the wrong side)
     var_X = _ratio(bias2 * gamma, one_minus)
     var_eps = _ratio(sigma ** 2 * gamma, one_minus)
     E_g = bias2 + var_X + var_eps
-    E_tr = (1.0 - df1(eta, kappa) / P) ** 2 * (E_g + sigma ** 2)
+    E_tr = train_error(1.0 - df1(eta, kappa) / P, as64(lam), E_g + sigma ** 2)
     return RidgeTheory(kappa, gamma, T, Tp, E_g, E_tr, bias2, var_X, var_eps, E_g + sigma ** 2)
 
 
@@ -149,7 +157,7 @@ def gcv(X: torch.Tensor, y: torch.Tensor, lam) -> dict[str, torch.Tensor]:
     E, P, D = X.shape
     if P <= D and bool((lam == 0).any()):
         raise ConfigError("theory.lambda", f"GCV needs lambda > 0 when P <= D (P={P}, D={D}): 0/0 at interpolation")
-    U, S, _ = torch.linalg.svd(X, full_matrices=False)  # U [E, P, r], S [E, r]
+    U, S, _ = _linalg.svd(X)  # U [E, P, r], S [E, r]
     s = S ** 2 / P  # [E, r] nonzero eigenvalues of S and G
     proj = torch.einsum("epr,ep->er", U, y)  # [E, r]
     lam_flat = lam.reshape(-1)  # [L]

@@ -68,9 +68,8 @@ def fit_power_law(evals: torch.Tensor, thresh: float | torch.Tensor = EVALS_THRE
 
     small = n < SMALL_N_CUTOFF  # [E]
     candidate = (pos >= k0[:, None]) & (pos <= K - 2)  # [E, K]
-    with torch.no_grad():
-        alpha_std = 1.0 + tail / s
-        alpha_bc = 1.0 + (tail - 1.0) / s
+    alpha_std = 1.0 + tail / s
+    alpha_bc = 1.0 + (tail - 1.0) / s
     small_ok = (tail >= SMALL_N_K_MIN) & (s > _DEGENERATE_S)  # bias-corrected candidates (alpha_bc > 1 follows)
     alpha = torch.where(small[:, None], torch.where(small_ok, alpha_bc, torch.zeros_like(s)), alpha_std)
     ks_ok = torch.where(small[:, None], small_ok, alpha_std > 1.0) & candidate

@@ -1,0 +1,102 @@
+"""The sweep plan: members (grid points x seeds), grouped into fits that can share one ensemble (same shapes:
+every shared setting equal), each group split into chunks that fit the device's memory."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from toymodels.errors import ConfigError
+
+from ..build import build_table, resolve_device
+from ..config import RunConfig
+from ..members import MemberTable, coerce, is_per_member, with_settings
+from ..validate import available_bytes, estimate_bytes, validate
+from .grid import expand_grid
+
+MAX_CHUNK = 4096
+
+
+@dataclass
+class Chunk:
+    index: int
+    members: list[int]  # global member indices
+    shared: dict[str, Any]  # settings shared by the chunk's members (applied to the base config)
+    overrides: list[dict[str, Any]] = field(default_factory=list)  # per-member settings
+
+    @property
+    def name(self) -> str:
+        return f"chunk_{self.index:03d}"
+
+
+@dataclass
+class Plan:
+    grid_keys: list[str]
+    members: list[dict[str, Any]]  # every member's grid point and seed
+    chunks: list[Chunk]
+
+    def save(self, path: Path):
+        path.write_text(json.dumps({"grid_keys": self.grid_keys, "members": self.members,
+                                    "chunks": [c.__dict__ for c in self.chunks]}, indent=1))
+
+    @staticmethod
+    def load(path: Path) -> "Plan":
+        d = json.loads(path.read_text())
+        return Plan(d["grid_keys"], d["members"], [Chunk(**c) for c in d["chunks"]])
+
+
+def chunk_config(cfg: RunConfig, chunk: Chunk) -> RunConfig:
+    """The fit config of one chunk: shared settings applied, per-member overrides as its members."""
+    c = with_settings(cfg, chunk.shared)
+    c.members, c.seeds = [dict(o) for o in chunk.overrides], None
+    return c
+
+
+def members_per_fit(cfg: RunConfig, members: MemberTable) -> int:
+    """The largest ensemble of this group that fits in memory (the estimate is linear in E)."""
+    if cfg.sweep.max_members:
+        return cfg.sweep.max_members
+    table = build_table(cfg)
+    n_rows, n_train = table.rows, table.pool.numel()
+    one = estimate_bytes(cfg, MemberTable(cfg, members.overrides[:1]), n_rows, n_train)
+    two = estimate_bytes(cfg, MemberTable(cfg, members.overrides[:1] * 2), n_rows, n_train)
+    per = max(two - one, 1)
+    have = 0.8 * available_bytes(resolve_device(cfg.train.device)) - (one - per)
+    return max(1, min(MAX_CHUNK, int(have // per)))
+
+
+def make_plan(cfg: RunConfig) -> Plan:
+    if not cfg.sweep.grid:
+        raise ConfigError("sweep.grid", "is empty: give at least one key with values")
+    keys, points = expand_grid(cfg.sweep.grid)
+    seeds = [None] if "seed" in keys else (cfg.sweep.seeds or cfg.seeds or [cfg.seed])  # a grid over seed wins
+    entries = cfg.members or [{}]
+    members = []
+    for point in points:
+        for entry in entries:
+            for s in seeds:
+                m = {**{k: coerce(k, v) for k, v in entry.items()}, **point}
+                m["seed"] = int(m.get("seed", cfg.seed) if s is None else s)
+                members.append(m)
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        shared = {k: v for k, v in m.items() if not is_per_member(k)}
+        groups.setdefault(json.dumps(shared, sort_keys=True, default=str), []).append(i)
+    chunks = []
+    for sig, idx in groups.items():
+        shared = json.loads(sig)
+        base = with_settings(cfg, shared)
+        base.members, base.seeds = [], None
+        overrides = [{k: v for k, v in members[i].items() if is_per_member(k)} for i in idx]
+        table = MemberTable(base, overrides)
+        validate(base, MemberTable(base, overrides[:1]), check_memory=False)
+        validate(base, table, check_memory=False)
+        size = members_per_fit(base, table)
+        n_chunks = math.ceil(len(idx) / size)
+        per = math.ceil(len(idx) / n_chunks)
+        for c in range(n_chunks):
+            part = list(range(c * per, min(len(idx), (c + 1) * per)))
+            chunks.append(Chunk(len(chunks), [idx[j] for j in part], shared, [overrides[j] for j in part]))
+    return Plan(keys, members, chunks)

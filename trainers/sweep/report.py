@@ -1,0 +1,84 @@
+"""Figures of a sweep from its run directory alone: the phase diagram and curves of chosen cells."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from toymodels.errors import ConfigError
+
+from ..config import RunConfig
+from ..figures.phase_diagram import draw_curves, draw_phase_diagram, select
+from ..members import _from_dict, coerce
+from ..rundir import read_config_dict, read_history
+from .grid import is_log_axis
+from .plan import Plan
+from .results import chunk_dir, read_grid, read_sweep_members
+
+
+def open_sweep(run_dir: Path) -> tuple[RunConfig, Plan]:
+    run_dir = Path(run_dir)
+    if not (run_dir / "plan.json").is_file() or not (run_dir / "config.yaml").is_file():
+        raise ConfigError("RUN_DIR", f"{run_dir} is not a sweep run directory (no plan.json / config.yaml)")
+    return _from_dict(RunConfig, read_config_dict(run_dir)), Plan.load(run_dir / "plan.json")
+
+
+def _parse_where(items: list[str] | None) -> dict:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError("--where", f"expected KEY=VALUE, got {item!r}")
+        out[key] = coerce(key, value)
+    return out
+
+
+def phase_diagram(run_dir: Path, x: str | None = None, y: str | None = None, where: list[str] | None = None,
+                  out: Path | None = None) -> tuple[Path, Path]:
+    """Draw RUN_DIR's phase diagram over x and y (default: the grid's first two keys)."""
+    cfg, plan = open_sweep(run_dir)
+    if not (Path(run_dir) / "grid.csv").is_file():
+        raise ConfigError("RUN_DIR", f"{run_dir} has no finished chunk yet (no grid.csv)")
+    keys = plan.grid_keys
+    x = x or keys[0]
+    y = y if y is not None else (keys[1] if len(keys) > 1 and keys[1] != x else None)
+    rows = select(read_grid(run_dir), keys, x, y, _parse_where(where))
+    ph = cfg.sweep.phase
+    budget = ph.budget if ph.budget is not None else cfg.train.max_steps
+    title = (f"{cfg.name}: {len(rows)} grid points x {rows[0]['seeds']} seeds\n"
+             f"threshold acc {ph.threshold:g}, gap G = {ph.gap}, budget B = {budget}")
+    grid = cfg.sweep.grid
+    slug = lambda k: k.replace(".", "-")  # noqa: E731  (dots would read as file suffixes)
+    out = Path(out) if out else Path(run_dir) / "figures" / f"phase__{slug(x)}__{slug(y) if y else 'strip'}"
+    return draw_phase_diagram(rows, x, y, is_log_axis(grid.get(x)), bool(y) and is_log_axis(grid.get(y)), title,
+                              out)
+
+
+def cell_curves(run_dir: Path, cells: list[str], out: Path | None = None) -> Path:
+    """Train/test accuracy of every seed of each cell; a cell is "key=value,key=value" over the grid keys."""
+    cfg, plan = open_sweep(run_dir)
+    members = read_sweep_members(run_dir)
+    curves = []
+    for cell in cells:
+        fixed = _parse_where(cell.split(","))
+        rows = [m for m in members if all(str(m.get(k)) == str(v) or _num_eq(m.get(k), v) for k, v in fixed.items())]
+        if not rows:
+            raise ConfigError("--curves", f"no finished member matches {cell!r}")
+        trains, tests, steps = [], [], None
+        for m in rows:
+            d = chunk_dir(run_dir, m["chunk"])
+            steps, tr = read_history(d, "train_acc")
+            _, te = read_history(d, "test_acc")
+            trains.append(tr[m["chunk_member"]])
+            tests.append(te[m["chunk_member"]])
+        curves.append((cell, steps, np.stack(trains), np.stack(tests)))
+    out = Path(out) if out else Path(run_dir) / "figures" / "curves"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return draw_curves(curves, cfg.sweep.phase.threshold, out)
+
+
+def _num_eq(a, b) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
+    except (TypeError, ValueError):
+        return False

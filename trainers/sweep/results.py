@@ -1,0 +1,107 @@
+"""A sweep's results: every finished chunk's members merged into RUN_DIR/members.csv with their grid point,
+seed, outcomes and phase, and RUN_DIR/grid.csv with one row per grid point (seeds aggregated)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from toymodels.metrics.phases import PHASES, majority, phases_from_history
+
+from ..config import RunConfig
+from ..rundir import read_history, read_members
+from .plan import Plan
+
+
+def chunk_dir(run_dir: Path, index: int) -> Path:
+    return Path(run_dir) / "chunks" / f"chunk_{index:03d}"
+
+
+def finished(run_dir: Path, plan: Plan) -> list[int]:
+    return [c.index for c in plan.chunks if (chunk_dir(run_dir, c.index) / "DONE").exists()]
+
+
+def _value(v: str):
+    if v in ("", None):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def collect(run_dir: Path, plan: Plan, cfg: RunConfig) -> list[dict]:
+    """One row per member of every finished chunk, in global member order, with s_train, s_test and phase."""
+    ph = cfg.sweep.phase
+    rows = []
+    for c in plan.chunks:
+        d = chunk_dir(run_dir, c.index)
+        if not (d / "DONE").exists():
+            continue
+        local = read_members(d)
+        steps, train_acc = read_history(d, "train_acc")
+        _, test_acc = read_history(d, "test_acc")
+        budget = ph.budget if ph.budget is not None else int(steps[-1])
+        phase, s_train, s_test = phases_from_history(steps, train_acc, test_acc, ph.threshold, ph.gap, budget)
+        for j, g in enumerate(c.members):
+            row = {"member": g, "chunk": c.index, "chunk_member": j}
+            row.update({k: plan.members[g].get(k) for k in plan.grid_keys})
+            row["seed"] = plan.members[g]["seed"]
+            row.update({k: _value(v) for k, v in local[j].items()
+                        if k not in ("member", "seed") and k not in plan.grid_keys})
+            row.update({"s_train": int(s_train[j]) if s_train[j] >= 0 else None,
+                        "s_test": int(s_test[j]) if s_test[j] >= 0 else None, "phase": str(phase[j])})
+            rows.append(row)
+    return sorted(rows, key=lambda r: r["member"])
+
+
+def aggregate(rows: list[dict], keys: list[str]) -> list[dict]:
+    """One row per grid point: majority phase of its seeds, their agreement, median steps to generalise."""
+    points: dict[tuple, list[dict]] = {}
+    for r in rows:
+        points.setdefault(tuple(r[k] for k in keys), []).append(r)
+    out = []
+    for point, rs in points.items():
+        phase, agree = majority([r["phase"] for r in rs])
+        reached = [r["s_test"] for r in rs if r["s_test"] is not None]
+        row = dict(zip(keys, point))
+        row.update({"seeds": len(rs), "phase": phase, "agreement": round(agree, 4),
+                    "steps_to_generalise": float(np.median(reached)) if reached else None,
+                    "final_test_acc": float(np.mean([r["final_test_acc"] for r in rs]))})
+        row.update({f"n_{p}": sum(r["phase"] == p for r in rs) for p in PHASES})
+        out.append(row)
+    return out
+
+
+def _write(path: Path, rows: list[dict]):
+    if not rows:
+        return
+    fields = list(rows[0])
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: "" if r.get(k) is None else r.get(k) for k in fields})
+
+
+def write_results(run_dir: Path, plan: Plan, cfg: RunConfig) -> tuple[list[dict], list[dict]]:
+    rows = collect(run_dir, plan, cfg)
+    grid = aggregate(rows, plan.grid_keys)
+    _write(Path(run_dir) / "members.csv", rows)
+    _write(Path(run_dir) / "grid.csv", grid)
+    return rows, grid
+
+
+def read_grid(run_dir: Path) -> list[dict]:
+    with open(Path(run_dir) / "grid.csv") as f:
+        return [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def read_sweep_members(run_dir: Path) -> list[dict]:
+    with open(Path(run_dir) / "members.csv") as f:
+        return [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(f)]
