@@ -101,6 +101,7 @@ class TrainConfig:
     max_steps: int = 10000
     batch_size: Optional[int] = None  # None: full batch
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: Optional[int] = None  # CPU threads for torch (None: torch's default); tiny models run best on 1
     precision: Literal["32", "64"] = "32"  # parameter dtype
     tf32: bool = True  # TF32 matmuls on GPU (not for closed-form comparisons)
     eval_schedule: Literal["linear", "log"] = "linear"

@@ -63,6 +63,8 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     ``callbacks`` run before toylab's own (checkpointing, interruption, progress)."""
     device = resolve_device(cfg.train.device)
     configure_precision(cfg, device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     engine = build_engine(cfg, members, device)
     tr = cfg.train
     schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)

@@ -55,6 +55,7 @@ def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     _range(members, "filters.grokfast_alpha", 0, 1)
     _range(members, "filters.grokfast_lamb", 0)
     _check(cfg.filters.grokfast_window >= 1, "filters.grokfast_window", "must be >= 1")
+    _check(tr.threads is None or tr.threads >= 1, "train.threads", "must be >= 1 or null (torch's default)")
     _check(tr.max_steps >= 1, "train.max_steps", f"must be >= 1 (got {tr.max_steps})")
     _check(tr.batch_size is None or tr.batch_size >= 1, "train.batch_size", "must be >= 1 or null (full batch)")
     _check(tr.eval_every >= 1, "train.eval_every", "must be >= 1")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from .random_features import rf_k2, sigma_F2
-from .ridge import T_fn, Tp_fn, df1, df2, kappa_ridge
+from .ridge import T_fn, df1, df2, kappa_ridge
 
 
 @dataclass
@@ -66,13 +66,12 @@ class OneLevel:
 
     # --- functions of p (real or complex) ------------------------------------------------------------------------
     def parts(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
-        """k1, lambda, d lambda/dp, T_C and dT_C/dp at p (AZP 2024 Sec. 3 and 5, in the module's notation)."""
+        """k1, lambda, d lambda/dp and T_C at p (AZP 2024 Sec. 3 and 5, in the module's notation)."""
         eta, wbar, P = self.eta, self.wbar, self.P
         D1, D2 = df1(eta, p), df2(eta, p)
-        T, Tp = T_fn(eta, wbar, p), Tp_fn(eta, wbar, p)
+        T = T_fn(eta, wbar, p)
         if self.N is None:  # ridge: p = kappa = k1
-            gamma = D2 / P
-            return {"k1": p, "lam": p * (1 - D1 / P), "dlam": 1 - gamma, "TC": T, "dTC": -Tp}
+            return {"k1": p, "lam": p * (1 - D1 / P), "dlam": 1 - D2 / P, "TC": T}
         N, mu1, mustar, M = self.N, self.mu1, self.mustar, eta.shape[-1]
         kt = p * (N - D1) / M  # kappa~
         k1 = mu1 ** 2 * kt - mustar ** 2
@@ -82,10 +81,39 @@ class OneLevel:
         dfC = N - A * (N - D1)
         gC = (N - A * (2 - A) * (N - D1) - A ** 2 * l * (D1 - D2)) / P
         dk1 = mu1 ** 2 * (N - D2) / M  # d k1 / d k2
-        k2T = p * T
-        TC = (k2T - self.sF2) / k1
-        dTC = ((T - p * Tp) * k1 - (k2T - self.sF2) * dk1) / k1 ** 2
-        return {"k1": k1, "lam": k1 * (1 - dfC / P), "dlam": dk1 * (1 - gC), "TC": TC, "dTC": dTC}
+        TC = (p * T - self.sF2) / k1
+        return {"k1": k1, "lam": k1 * (1 - dfC / P), "dlam": dk1 * (1 - gC), "TC": TC}
+
+    def divided_TC(self, p: torch.Tensor) -> torch.Tensor:
+        """(Call on the model unsqueezed to p's shape without its last axis.) D[..., j, k] = (T_C(z_k) - T_C(z_j)) / (z_k - z_j) for the nodes p [..., K] (z = -lambda(p)), with the
+        diagonal dT_C/dz, written without subtractions of nearly equal numbers (late times put the nodes within
+        1e-9 of each other). Pair sums S_c[j, k] = sum_m c_m / ((eta_m + p_j)(eta_m + p_k)) give, for ridge,
+        D = S_{w^2 eta} / (1 - S_{eta^2}/P) (T(k') - T(k) = -(k' - k) S, lambda - lambda' = (k - k')(1 - gamma(k, k'))),
+        and for random features the same identities applied to T_C = (k2 T(k2) - sigma_F^2)/k1 and lambda(k2)."""
+        eta, P = self.eta[..., None, :], self.P[..., None, None]  # [..., 1, M], [..., 1, 1]
+        Am = 1.0 / (eta + p[..., :, None])  # [..., K, M]
+
+        def pair(c: torch.Tensor) -> torch.Tensor:  # c [..., 1, M] -> [..., K, K]
+            return (Am * c) @ Am.transpose(-1, -2)
+
+        a = self.wbar[..., None, :] ** 2
+        if self.N is None:
+            return pair(a * eta) / (1 - pair(eta ** 2) / P)
+        N, mu1, ms, M = self.N[..., None, None], self.mu1[..., None, None], self.mustar[..., None, None], eta.shape[-1]
+        q = self.unsqueeze(1).parts(p)  # this model is unsqueezed to p's shape without the node axis K
+        k1, TC = q["k1"], q["TC"]  # [..., K]
+        x = p[..., :, None]  # row node j ("x"), column node k ("y")
+        D1x = (eta / (eta + x)).sum(-1)[..., None]  # [..., K, 1] Df1 at the row node
+        dU = pair(a * eta ** 2)  # divided difference of k2 T(k2)
+        dk1 = mu1 ** 2 / M * (N - pair(eta ** 2))  # of k1(k2) = mu1^2 k2 (N - Df1)/D - mustar^2
+        dNmD = pair(eta)  # of N - Df1(k2)
+        k1x, k1y = k1[..., :, None], k1[..., None, :]
+        dTC = (dU - TC[..., None, :] * dk1) / k1x  # (T_C(x) - T_C(y))/(x - y)
+        c = ms ** 2
+        g_y = k1y ** 2 / (c + k1y)  # g(k1) = k1^2/(mustar^2 + k1) = k1 A
+        dg = dk1 * (1 - c ** 2 / ((c + k1x) * (c + k1y)))
+        dlam = dk1 - (N * dk1 - dg * (N - D1x) - g_y * dNmD) / P
+        return dTC / (-dlam)
 
     def lam_dlam(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """lambda(p) and d lambda/dp only (what Newton needs; ``parts`` without T)."""

@@ -18,14 +18,44 @@ from toymodels.metrics.phases import PHASES  # noqa: E402
 COLOURS = {"comprehension": "#1a9850", "grokking": "#fdae61", "memorization": "#d73027", "confusion": "#bdbdbd"}
 
 
-def _edges(values: list[float], log: bool) -> np.ndarray:
-    v = np.log10(values) if log else np.asarray(values, dtype=float)
+def axis_mode(values: list, log_hint: bool) -> str:
+    """"log" for a log-spaced grid axis (a log range, or positive values in a constant ratio), "linear" for
+    evenly spaced values, "categorical" (equal cells, values as tick labels) otherwise."""
+    try:
+        v = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return "categorical"
+    if len(v) < 2:
+        return "categorical"
+    if log_hint or (np.all(v > 0) and len(v) >= 3 and np.allclose(np.diff(np.log(v)), np.log(v[1] / v[0]),
+                                                                   rtol=1e-3)):
+        return "log" if np.all(v > 0) else "categorical"
+    return "linear" if np.allclose(np.diff(v), v[1] - v[0], rtol=1e-6, atol=1e-12) else "categorical"
+
+
+def _coords(values: list, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """(cell centres, cell edges) of an axis in plot coordinates."""
+    if mode == "categorical":
+        c = np.arange(len(values), dtype=float)
+        return c, np.arange(len(values) + 1) - 0.5
+    v = np.log10(np.asarray(values, float)) if mode == "log" else np.asarray(values, float)
     if len(v) == 1:
-        mids = np.array([v[0] - 0.5, v[0] + 0.5])
+        edges = np.array([v[0] - 0.5, v[0] + 0.5])
     else:
         inner = (v[1:] + v[:-1]) / 2
-        mids = np.concatenate([[v[0] - (inner[0] - v[0])], inner, [v[-1] + (v[-1] - inner[-1])]])
-    return 10**mids if log else mids
+        edges = np.concatenate([[v[0] - (inner[0] - v[0])], inner, [v[-1] + (v[-1] - inner[-1])]])
+    return (10**v, 10**edges) if mode == "log" else (v, edges)
+
+
+def _style_axis(ax, which: str, values: list, mode: str, label: str):
+    set_scale, set_ticks, set_labels, set_label = (
+        (ax.set_xscale, ax.set_xticks, ax.set_xticklabels, ax.set_xlabel) if which == "x" else
+        (ax.set_yscale, ax.set_yticks, ax.set_yticklabels, ax.set_ylabel))
+    set_scale("log" if mode == "log" else "linear")
+    if mode == "categorical":
+        set_ticks(range(len(values)))
+        set_labels([f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values])
+    set_label(label + (" (log)" if mode == "log" else ""))
 
 
 def _steps_label(s) -> str:
@@ -61,32 +91,29 @@ def _close(a, b) -> bool:
 def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log_y: bool, title: str,
                        out: Path) -> tuple[Path, Path]:
     """Draw the diagram of ``rows`` (grid.csv rows) to ``out``.png and .svg; returns both paths."""
-    xs = sorted({r[x] for r in rows})
-    ys = sorted({r[y] for r in rows}) if y else [0]
+    xs = sorted({r[x] for r in rows}, key=_sort_key)
+    ys = sorted({r[y] for r in rows}, key=_sort_key) if y else [0]
+    mx, my = axis_mode(xs, log_x), axis_mode(ys, log_y) if y else "categorical"
+    cx, X = _coords(xs, mx)
+    cy, Y = _coords(ys, my)
     code = np.full((len(ys), len(xs)), np.nan)
-    fig, ax = plt.subplots(figsize=(3.6 + 0.55 * max(len(xs), 4), 1.6 + 0.45 * max(len(ys), 4) if y else 2.6))
     for r in rows:
-        i, j = ys.index(r[y]) if y else 0, xs.index(r[x])
-        code[i, j] = PHASES.index(r["phase"])
+        code[ys.index(r[y]) if y else 0, xs.index(r[x])] = PHASES.index(r["phase"])
+    fig, ax = plt.subplots(figsize=(3.6 + 0.55 * max(len(xs), 4), 1.6 + 0.45 * max(len(ys), 4) if y else 2.6))
     cmap = ListedColormap([COLOURS[p] for p in PHASES])
-    X, Y = _edges(xs, log_x), _edges(ys, log_y) if y else np.array([-0.5, 0.5])
     ax.pcolormesh(X, Y, np.ma.masked_invalid(code), cmap=cmap, vmin=-0.5, vmax=len(PHASES) - 0.5,
                   edgecolors="white", linewidth=0.5)
     for r in rows:
         i, j = ys.index(r[y]) if y else 0, xs.index(r[x])
-        cx = np.sqrt(X[j] * X[j + 1]) if log_x else (X[j] + X[j + 1]) / 2
-        cy = (np.sqrt(Y[i] * Y[i + 1]) if log_y else (Y[i] + Y[i + 1]) / 2) if y else 0
         label = _steps_label(r.get("steps_to_generalise"))
         if r.get("agreement", 1) < 1:
             label += f"\n{r['agreement']:.0%}"
             ax.fill_between([X[j], X[j + 1]], Y[i], Y[i + 1], facecolor="none", hatch="//", edgecolor="white",
                             linewidth=0)
-        ax.text(cx, cy, label, ha="center", va="center", fontsize=7)
-    ax.set_xscale("log" if log_x else "linear")
-    ax.set_xlabel(x)
+        ax.text(cx[j], cy[i], label, ha="center", va="center", fontsize=7)
+    _style_axis(ax, "x", xs, mx, x)
     if y:
-        ax.set_yscale("log" if log_y else "linear")
-        ax.set_ylabel(y)
+        _style_axis(ax, "y", ys, my, y)
     else:
         ax.set_yticks([])
     ax.legend(handles=[Patch(color=COLOURS[p], label=p) for p in PHASES], loc="upper left",
@@ -101,6 +128,10 @@ def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log
     fig.savefig(svg)
     plt.close(fig)
     return png, svg
+
+
+def _sort_key(v):
+    return (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))
 
 
 def draw_curves(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], threshold: float,

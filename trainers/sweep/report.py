@@ -45,7 +45,8 @@ def phase_diagram(run_dir: Path, x: str | None = None, y: str | None = None, whe
     rows = select(read_grid(run_dir), keys, x, y, _parse_where(where))
     ph = cfg.sweep.phase
     budget = ph.budget if ph.budget is not None else cfg.train.max_steps
-    title = (f"{cfg.name}: {len(rows)} grid points x {rows[0]['seeds']} seeds\n"
+    n_seeds = rows[0]["seeds"]
+    title = (f"{cfg.name}: {len(rows)} grid points x {n_seeds} seed{'s' if n_seeds != 1 else ''}\n"
              f"threshold acc {ph.threshold:g}, gap G = {ph.gap}, budget B = {budget}")
     grid = cfg.sweep.grid
     slug = lambda k: k.replace(".", "-")  # noqa: E731  (dots would read as file suffixes)

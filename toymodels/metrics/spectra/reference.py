@@ -68,6 +68,18 @@ def matrix_zoo(seed: int = 0, large: bool = False) -> list[tuple[str, np.ndarray
     return zoo
 
 
+def _cpu_precision_weightwatcher() -> None:
+    """When CUDA is visible, WeightWatcher 0.7.7 reads PyTorch weights as float16 and uses a 6e-5 entropy epsilon
+    (its "fast" GPU mode); restore its CPU behaviour (float32 weights, 1e-10) so that comparisons mean the same on
+    every machine."""
+    import weightwatcher.RMT_Util as rmt
+    import weightwatcher.weightwatcher as wwmod
+
+    if torch.cuda.is_available():
+        wwmod.torch_T_to_np = lambda T: T.to("cpu").float().numpy()
+        rmt.EPSILON = 1e-10
+
+
 def weightwatcher_details(matrices: Sequence[np.ndarray | torch.Tensor], *, mp_fit: bool = True,
                           randomize: bool = True, detX: bool = True, min_evals: int = 1, np_seed: int | None = None,
                           conv2d: Sequence[bool] | None = None):
@@ -76,6 +88,7 @@ def weightwatcher_details(matrices: Sequence[np.ndarray | torch.Tensor], *, mp_f
     per matrix in order. ``np_seed`` seeds numpy's global state first (WeightWatcher's shuffles use it)."""
     import weightwatcher as ww
 
+    _cpu_precision_weightwatcher()
     logging.getLogger("weightwatcher").setLevel(logging.ERROR)
     layers = []
     for i, W in enumerate(matrices):
