@@ -1,5 +1,4 @@
 """The power-law Gaussian task: normalisation, exponents, per-member streams, projections, exact test loss."""
-import math
 
 import pytest
 import torch
@@ -23,7 +22,6 @@ def test_spectrum_and_target_follow_the_power_laws():
 def test_a_b_parametrisation():
     task = PowerLawTask.from_exponents(100, a=4.0, b=1.5, sigma=0.1)
     assert task.alpha == 1.5 and task.a == pytest.approx(4.0) and task.r == pytest.approx(1.0)
-    k = torch.arange(1, 101, dtype=torch.float64)
     power = task.eta * task.wbar ** 2
     assert (power[9] / power[0]).item() == pytest.approx(10.0 ** -4.0, rel=1e-10)
 
@@ -77,7 +75,8 @@ def test_projections_isotropic_and_anisotropic():
     Fr = sample_projection(20, 400, [0], alpha_F=alpha_F)  # random basis: same spectrum, rotated
     ev = torch.linalg.eigvalsh(Fr[0] @ Fr[0].T).flip(0)
     assert torch.allclose(ev.sum(), torch.tensor(400.0, dtype=torch.float64), rtol=0.05)
-    assert (ev[0] / ev[-1]).item() > 10.0  # anisotropic (isotropic: (1 + sqrt(M/N))^2 / (1 - sqrt(M/N))^2 = 2.5 at N/M = 20)
+    # anisotropic (isotropic: (1 + sqrt(M/N))^2 / (1 - sqrt(M/N))^2 = 2.5 at N/M = 20)
+    assert (ev[0] / ev[-1]).item() > 10.0
 
 
 @pytest.mark.parametrize("call, key", [

@@ -1,7 +1,6 @@
 """Scaling exponents in both regimes (b = 1.5; a = 2: a-1 <= b, a = 4: a-1 > b), fitted from the theory over
 stated windows with M >= 100 x the window's top, the model-limited one also from experiments, and the
 compute-optimal algebra and frontier."""
-import math
 
 import pytest
 import torch

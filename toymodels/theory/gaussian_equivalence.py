@@ -63,7 +63,7 @@ def activation(name) -> tuple[Callable[[torch.Tensor], torch.Tensor], bool]:
 
 
 def ge_coefficients(act="relu", q=1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(mu0, mu1, mustar) for u ~ N(0, q), each of q's shape [...] (Mei & Montanari 2019 Sec. 2)."""
+    """(mu0, mu1, mustar) for u ~ N(0, q), each of q's shape [...] (Mei & Montanari 2019; Goldt et al. 2022)."""
     fn, kink = activation(act)
     q = positive(q, "theory.q")
     g, w = _rule(kink)  # [n]

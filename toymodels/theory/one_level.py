@@ -66,7 +66,7 @@ class OneLevel:
 
     # --- functions of p (real or complex) ------------------------------------------------------------------------
     def parts(self, p: torch.Tensor) -> dict[str, torch.Tensor]:
-        """k1, lambda, d lambda/dp and T_C at p (AZP 2024 Sec. 3 and 5, in the module's notation)."""
+        """k1, lambda, d lambda/dp and T_C at p (AZP 2024 ridge and random-feature equivalents, in the module's notation)."""
         eta, wbar, P = self.eta, self.wbar, self.P
         D1, D2 = df1(eta, p), df2(eta, p)
         T = T_fn(eta, wbar, p)
@@ -85,11 +85,13 @@ class OneLevel:
         return {"k1": k1, "lam": k1 * (1 - dfC / P), "dlam": dk1 * (1 - gC), "TC": TC}
 
     def divided_TC(self, p: torch.Tensor) -> torch.Tensor:
-        """(Call on the model unsqueezed to p's shape without its last axis.) D[..., j, k] = (T_C(z_k) - T_C(z_j)) / (z_k - z_j) for the nodes p [..., K] (z = -lambda(p)), with the
-        diagonal dT_C/dz, written without subtractions of nearly equal numbers (late times put the nodes within
-        1e-9 of each other). Pair sums S_c[j, k] = sum_m c_m / ((eta_m + p_j)(eta_m + p_k)) give, for ridge,
-        D = S_{w^2 eta} / (1 - S_{eta^2}/P) (T(k') - T(k) = -(k' - k) S, lambda - lambda' = (k - k')(1 - gamma(k, k'))),
-        and for random features the same identities applied to T_C = (k2 T(k2) - sigma_F^2)/k1 and lambda(k2)."""
+        """D[..., j, k] = (T_C(z_k) - T_C(z_j)) / (z_k - z_j) for the contour nodes p [..., K] (z = -lambda(p)), the
+        diagonal being dT_C/dz; call it on the model unsqueezed to p's shape without the node axis K.
+
+        Written without differences of nearly equal numbers (late times crowd the nodes near z = 0): with the pair
+        sums S_c[j, k] = sum_m c_m / ((eta_m + p_j)(eta_m + p_k)), ridge has T(k') - T(k) = -(k' - k) S_{w^2 eta}
+        and lambda - lambda' = (k - k')(1 - S_{eta^2}/P), so D = S_{w^2 eta} / (1 - S_{eta^2}/P); random features
+        use the same kind of identities for T_C = (k2 T(k2) - sigma_F^2)/k1 and lambda(k2)."""
         eta, P = self.eta[..., None, :], self.P[..., None, None]  # [..., 1, M], [..., 1, 1]
         Am = 1.0 / (eta + p[..., :, None])  # [..., K, M]
 

@@ -1,5 +1,5 @@
 """Two-level deterministic equivalent of random-feature ridge regression (Atanasov, Zavatone-Veth, Pehlevan 2024,
-"Scaling and renormalization in high-dimensional regression", Sec. 5 "linear random features"; notation of
+"Scaling and renormalization in high-dimensional regression", arXiv:2405.00592, linear random features; notation of
 SCIENCE.md section 2), with the Gaussian-equivalent nonlinear extension (Mei & Montanari 2019; Goldt et al. 2022;
 Hu & Lu 2023).
 
@@ -17,7 +17,8 @@ A = k1/(mu1^2 kappa~) (A = 1 for linear features):
   df_C = N - A (N - Df1),  g1 = gamma_C = (1/P)[N - A(2 - A)(N - Df1) - A^2 l (Df1 - Df2)],  l = (N-Df1)/(N-Df2),
   E_inf = k2 T (1 - A l) + A l k2^2 T'   (the P = infinity error, = k1^2 T_C' + sigma_F^2),
   E_g = (E_inf + sigma^2 g1)/(1 - g1),  E_tr = (lambda/k1)^2 (E_g + sigma^2),
-  T_C(k1) = v*^T C (C + k1)^-1 v* = (k2 T(k2) - sigma_F^2)/k1,  sigma_F^2 = k2_0 T(k2_0) with kappa~(k2_0) = mustar^2/mu1^2.
+  T_C(k1) = v*^T C (C + k1)^-1 v* = (k2 T(k2) - sigma_F^2)/k1,
+  sigma_F^2 = k2_0 T(k2_0) with kappa~(k2_0) = mustar^2/mu1^2.
 Shapes: eta, wbar [..., M]; N, P, lam, sigma, mu1, mustar broadcast to the grid [...]; every output [...]. float64.
 """
 from __future__ import annotations
@@ -152,7 +153,7 @@ def _ratio(num, one_minus):
 
 
 def rf_theory(eta, wbar, N, P, lam, sigma=0.0, mu1=1.0, mustar=0.0) -> RFTheory:
-    """Random-feature ridge deterministic equivalent (AZP 2024 Sec. 5; SCIENCE.md section 2, "Linear random
+    """Random-feature ridge deterministic equivalent (AZP 2024, linear random features; SCIENCE.md section 2, "Linear random
     features"): k2 from ``rf_k2``; k1 = lambda/(1 - df_C/P); Df1, Df2, l, g1, T, T' at k2;
     E_g = (k2^2 T' l + k2 T (1 - l) + sigma^2 g1)/(1 - g1) for linear features (general A in the module docstring);
     E_tr = (lambda/k1)^2 (E_g + sigma^2) = (1 - df_C/P)^2 (E_g + sigma^2). N -> infinity gives ridge at

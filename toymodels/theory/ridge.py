@@ -1,5 +1,6 @@
 """Deterministic equivalent of ridge regression (Atanasov, Zavatone-Veth, Pehlevan 2024, "Scaling and
-renormalization in high-dimensional regression", Sec. 3-4; notation of SCIENCE.md section 2).
+renormalization in high-dimensional regression", arXiv:2405.00592: deterministic equivalent, S-transform and
+GCV; notation and formulas of SCIENCE.md section 2).
 
 Setting: x ~ N(0, Sigma), Sigma = diag(eta) [M]; y = wbar . x + eps, eps ~ N(0, sigma^2); P rows; ridge minimises
 (1/P)|y - X w|^2 + lambda |w|^2. Every function broadcasts over grids: the spectrum has shape [..., M] (last axis =
@@ -59,7 +60,7 @@ def interpolation_kappa(eta: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
 
 
 def kappa_ridge(eta, P, lam) -> torch.Tensor:
-    """Renormalised ridge kappa: the root of kappa (1 - Df1(kappa)/P) = lambda with Df1(kappa) < P (AZP 2024 Sec. 3,
+    """Renormalised ridge kappa: the root of kappa (1 - Df1(kappa)/P) = lambda with Df1(kappa) < P (AZP 2024,
     SCIENCE.md "Renormalised ridge"). Shapes: eta [..., M], P and lam broadcast to the grid [...] -> kappa [...].
 
     The left side is increasing wherever Df1 < P (its derivative is 1 - gamma > 1 - Df1/P > 0), so the physical root
@@ -115,7 +116,7 @@ def _ratio(num: torch.Tensor, one_minus: torch.Tensor) -> torch.Tensor:
 
 
 def ridge_theory(eta, wbar, P, lam, sigma=0.0) -> RidgeTheory:
-    """Ridge deterministic equivalent (AZP 2024 Sec. 3-4; SCIENCE.md section 2):
+    """Ridge deterministic equivalent (AZP 2024; SCIENCE.md section 2):
 
     gamma = (1/P) sum eta^2/(eta+kappa)^2;  T, T' as in ``T_fn``, ``Tp_fn``;
     E_g = (kappa^2 T' + sigma^2 gamma)/(1 - gamma), bias2 = kappa^2 T', var_X = kappa^2 T' gamma/(1 - gamma),
@@ -141,7 +142,7 @@ def ridge_theory(eta, wbar, P, lam, sigma=0.0) -> RidgeTheory:
 
 
 def gcv(X: torch.Tensor, y: torch.Tensor, lam) -> dict[str, torch.Tensor]:
-    """Generalised cross-validation from data alone (AZP 2024 Sec. 4; SCIENCE.md "GCV").
+    """Generalised cross-validation from data alone (AZP 2024, the S-transform as train-test gap; SCIENCE.md "GCV").
 
     X [E, P, D], y [E, P], lam [...] (lambda >= 0). With S = X^T X / P and G = X X^T / P:
     P > D: kappa_hat = lambda / (1 - Tr[S (S + lambda)^-1] / P); P <= D: kappa_hat = 1 / ((1/P) Tr[(G + lambda)^-1])

@@ -1,5 +1,5 @@
 """Power-law exponents of the random-feature model trained by gradient descent, and the compute-optimal frontier
-(Bordelon, Atanasov, Pehlevan 2024, "A dynamical model of neural scaling laws", Sec. 4-5; SCIENCE.md section 2).
+(Bordelon, Atanasov, Pehlevan 2024, "A dynamical model of neural scaling laws"; SCIENCE.md section 2).
 
 Exponents: spectrum lambda_k ~ k^-b, target power (w*_k)^2 lambda_k ~ k^-a (b = alpha, a = 1 + 2 alpha r).
   time-limited  (N, P -> inf):  L ~ t^-(a-1)/b
@@ -37,7 +37,7 @@ def _ab(a, b) -> tuple[float, float]:
 
 def exponents(a, b, cost: str = "sgd") -> dict[str, float]:
     """Predicted exponents (positive numbers e in L ~ x^-e; t*, N*, P* as C^e) for target exponent a and spectrum
-    exponent b (BAP 2024 Sec. 4-5; the model-limited one corrected as in SCIENCE.md)."""
+    exponent b (BAP 2024; the model-limited one corrected as in SCIENCE.md)."""
     a, b = _ab(a, b)
     x, y, z = (a - 1) / b, min(a - 1, b), min(a - 1, 2 * b)
     out = {"time": x, "data": z, "model": y, "regime": "a-1<=b" if a - 1 <= b else "a-1>b"}

@@ -96,13 +96,17 @@ class _Objective:
         peak = (good & (y >= peak_val * (1 - 1e-12))).to(torch.int8).argmax(dim=1, keepdim=True)
         self.x_peak = x.gather(1, peak)[:, 0]
         self.x_last = torch.where(good, x, torch.full_like(x, -math.inf)).amax(dim=1)
-        # compact the compared points: [E, G'] in grid order, padded (mask False)
+        # compact the compared points: [E, G'] in grid order. Padding points sit where both densities vanish
+        # (x = -1 for MP, x = 3 for the quarter circle, density 0), so they add nothing to the sum.
         order = torch.sort((~good).to(torch.int8), dim=1, stable=True).indices
         G = max(int(self.n_good.max()) if E else 0, 1)
         order = order[:, :G]
-        self.mask = torch.arange(G, device=dev)[None, :] < self.n_good[:, None]
-        self.x = x.gather(1, order)
-        self.y = y.gather(1, order)
+        mask = torch.arange(G, device=dev)[None, :] < self.n_good[:, None]
+        pad = 3.0 if Q == 1 else -1.0
+        self.x = torch.where(mask, x.gather(1, order), torch.full((), pad, dtype=dt, device=dev))
+        self.y = torch.where(mask, y.gather(1, order), torch.zeros((), dtype=dt, device=dev))
+        # 1/x, with 0 at x = 0: there (b - x)(x - a) < 0 for Q != 1, so rho_MP = 0 as WeightWatcher's nan_to_num gives
+        self.inv_x = torch.where(self.x == 0, torch.zeros((), dtype=dt, device=dev), 1.0 / self.x)
 
     def __call__(self, sigma: torch.Tensor) -> torch.Tensor:
         """sigma: [E, P] -> [E, P] objective values."""
@@ -124,20 +128,22 @@ class _Objective:
         return vals
 
     def _eval(self, sigma: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """sigma: [V] at members ``rows`` [V] -> [V] sums of squared residuals over the compared points."""
+        """sigma: [V] at members ``rows`` [V] -> [V] sums of squared residuals over the compared points.
+
+        rho_MP = Q / (2 pi sigma^2) * sqrt((b - x)(x - a)) / x, zero outside [a, b] (WeightWatcher's nan_to_num of
+        the square root of a negative number); quarter circle: sqrt(4 - x^2) / (pi sigma^2), zero beyond 2.
+        """
         Q = self.Q
         s = sigma[:, None]  # [V, 1]
         x = self.x[rows]  # [V, G']
         if Q == 1:
-            rho = (1.0 / (math.pi * s * s)) * torch.sqrt(4.0 - x * x)
+            t = (4.0 - x * x).clamp_(min=0).sqrt_().mul_(1.0 / (math.pi * s * s))
         else:
-            y = 1.0 / Q
             b = torch.pow(s * (1.0 + math.sqrt(1.0 / Q)), 2)
             a = torch.pow(s * (1.0 - math.sqrt(1.0 / Q)), 2)
-            rho = (1.0 / (2.0 * math.pi * s * s * x * y)) * torch.sqrt((b - x) * (x - a))
-        resid = torch.nan_to_num(rho, nan=0.0) - self.y[rows]
-        resid = torch.where(self.mask[rows], resid, torch.zeros((), dtype=resid.dtype, device=resid.device))
-        return (resid * resid).sum(dim=1)
+            t = (b - x).mul_(x - a).clamp_(min=0).sqrt_().mul_(self.inv_x[rows]).mul_(Q / (2.0 * math.pi * s * s))
+        t.sub_(self.y[rows])
+        return t.mul_(t).sum(dim=1)
 
 
 def _nelder_mead_1d(f, x0: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
