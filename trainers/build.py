@@ -74,8 +74,15 @@ def build_optimizer(cfg: RunConfig, members: MemberTable, model):
                eps=members.column("optimizer.eps"), **common)
 
 
-def build_engine(cfg: RunConfig, members: MemberTable, device: torch.device) -> EnsembleEngine:
+REGRESSION_TASKS = ("powerlaw", "teacher")
+
+
+def build_engine(cfg: RunConfig, members: MemberTable, device: torch.device):
     """Everything one fit trains, initialised from each member's own seeds and placed on ``device``."""
+    if cfg.task.name in REGRESSION_TASKS:
+        from .regression import build_regression_engine  # random features, two-layer nets: SCIENCE.md section 2
+
+        return build_regression_engine(cfg, members, device)
     E = len(members)
     dtype = torch.float64 if cfg.train.precision == "64" else torch.float32
     table = build_table(cfg)

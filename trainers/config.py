@@ -12,22 +12,31 @@ from typing import Any, Literal, Optional
 
 @dataclass
 class TaskConfig:
-    """What to learn. ``name``: modular (any operation of toymodels.tasks.OPERATIONS), digits or mnist."""
+    """What to learn. ``name``: modular (any operation of toymodels.tasks.OPERATIONS), digits or mnist
+    (classification); powerlaw (Gaussian data with power-law covariance and target) or teacher (a two-layer
+    teacher network) for regression."""
 
-    name: Literal["modular", "digits", "mnist"] = "modular"
+    name: Literal["modular", "digits", "mnist", "powerlaw", "teacher"] = "modular"
     operation: str = "a+b"
     p: int = 113
     train_fraction: Optional[float] = 0.3  # of the table (floor), unless train_size is set
     train_size: Optional[int] = None
     label_noise: int = 0  # number of training answers replaced by a wrong class
     data_path: Optional[str] = None  # MNIST .npz (x_train, y_train, x_test, y_test)
+    # regression tasks (powerlaw, teacher): P is train_size
+    dim: int = 1000  # input dimension M (number of modes)
+    alpha: float = 1.5  # capacity: eta_k ~ k^-alpha
+    r: float = 0.4  # source: eta_k wbar_k^2 ~ k^-(1 + 2 alpha r)
+    noise_std: float = 0.0  # label noise sigma
+    test_size: Optional[int] = None  # held-out rows for models without an exact population loss
+    teacher_width: int = 4  # teacher task: hidden units of the teacher
 
 
 @dataclass
 class ModelConfig:
     """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder)."""
 
-    name: Literal["transformer", "mlp", "liu_toy"] = "transformer"
+    name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer"] = "transformer"
     init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
     act: Optional[str] = None  # relu (transformer, mlp), tanh (liu_toy) by default; mlp: relu|tanh|gelu|quadratic|identity
     # transformer
@@ -42,6 +51,11 @@ class ModelConfig:
     bias: bool = True
     # liu_toy
     d_embed: int = 1
+    # random_features (width = N features): projection spectrum k^-projection_alpha (None: isotropic N(0, 1/M))
+    projection_alpha: Optional[float] = None
+    # two_layer: f(x) = a . act(W x) in a parameterisation with richness gamma0 (lazy <-> rich)
+    parameterization: Literal["ntk", "standard", "mup"] = "mup"
+    gamma0: float = 1.0
 
 
 @dataclass
@@ -94,6 +108,8 @@ class StreamSeeds:
     batch: Optional[int] = None
     noise: Optional[int] = None
     templates: Optional[int] = None
+    data: Optional[int] = None  # regression inputs
+    projection: Optional[int] = None  # random-feature projection
 
 
 @dataclass

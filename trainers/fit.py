@@ -91,7 +91,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     trainer.fit(module, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
     write_histories(run_dir, module)
     outcomes = member_outcomes(module)
-    write_members(run_dir, members, outcomes)
+    write_members(run_dir, members, outcomes, getattr(engine, "record_columns", None))
     if logger is not None:
         steps, test_acc = read_history(run_dir, "test_acc")
         rows = [{"member": e, **members.record()[e], **outcomes[e]} for e in range(len(members))]

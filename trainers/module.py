@@ -13,7 +13,7 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from toymodels.engine import EnsembleEngine
 from toymodels.losses import member_mean
 
-METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+CLASSIFICATION_METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 
 
 class _Steps(IterableDataset):
@@ -34,17 +34,20 @@ class EnsembleModule(L.LightningModule):
         self.schedule = list(schedule)
         self._index = {s: i for i, s in enumerate(self.schedule)}
         self.num_classes = num_classes
+        # an engine evaluates either classification rows (accuracy via torchmetrics here) or its own metrics
+        self.metric_names = tuple(getattr(engine, "metric_names", CLASSIFICATION_METRICS))
         E = engine.n_members
-        self.register_buffer("history", torch.full((len(METRICS), len(schedule), E), float("nan"),
+        self.register_buffer("history", torch.full((len(self.metric_names), len(schedule), E), float("nan"),
                                                    dtype=torch.float64))
         self.register_buffer("evaluated", torch.zeros(len(schedule), dtype=torch.bool))
         # events: (metric, threshold, above) -- "train_acc >= 0.9", "test_loss < 0.01", ...
-        self.events = [(f"{s}_acc", t, True) for s in ("train", "test") for t in thresholds] + \
-                      [(f"{s}_loss", t, False) for s in ("train", "test") for t in loss_thresholds]
+        has = set(self.metric_names)
+        self.events = [(f"{s}_acc", t, True) for s in ("train", "test") for t in thresholds if f"{s}_acc" in has] + \
+                      [(f"{s}_loss", t, False) for s in ("train", "test") for t in loss_thresholds
+                       if f"{s}_loss" in has]
         self.register_buffer("event_thresholds", torch.tensor([t for _, t, _ in self.events], dtype=torch.float64))
         self.register_buffer("crossings", torch.full((len(self.events), E), -1, dtype=torch.int64))
-        self._first_test_acc = next(i for i, (m, _, _) in enumerate(self.events) if m == "test_acc") \
-            if thresholds else None
+        self._first_test_acc = next((i for i, (m, _, _) in enumerate(self.events) if m == "test_acc"), None)
         self.interrupted = False
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
@@ -81,14 +84,17 @@ class EnsembleModule(L.LightningModule):
     @torch.no_grad()
     def evaluate(self, step: int, log: bool = True) -> dict[str, torch.Tensor]:
         ev = self.engine.evaluate()
-        values = {
-            "train_loss": member_mean(ev["row_loss"], ev["train_mask"]),
-            "test_loss": member_mean(ev["row_loss"], ev["test_mask"]),
-            "train_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
-            "test_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["test_mask"]),
-        }
+        if "metrics" in ev:
+            values = ev["metrics"]
+        else:
+            values = {
+                "train_loss": member_mean(ev["row_loss"], ev["train_mask"]),
+                "test_loss": member_mean(ev["row_loss"], ev["test_mask"]),
+                "train_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
+                "test_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["test_mask"]),
+            }
         i = self._index[step]
-        self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in METRICS])
+        self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True
         v = torch.stack([values[m].to(torch.float64) for m, _, _ in self.events])  # [n_events, E]
         above = torch.tensor([a for _, _, a in self.events], device=v.device)[:, None]
@@ -98,7 +104,7 @@ class EnsembleModule(L.LightningModule):
         active = ~self.engine.diverged
         n_active = active.sum().clamp(min=1)
         summary = {f"{m}_mean": torch.where(active, values[m].to(torch.float64), 0).sum() / n_active
-                   for m in METRICS}
+                   for m in self.metric_names}
         if self._first_test_acc is not None:  # share of members whose test accuracy reached the first threshold
             summary["generalised"] = (self.crossings[self._first_test_acc] >= 0).double().mean()
         summary["diverged"] = self.engine.diverged.double().mean()

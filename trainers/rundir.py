@@ -21,7 +21,6 @@ import yaml
 
 from .config import RunConfig
 from .members import MemberTable, to_dict
-from .module import METRICS
 
 
 def new_run_dir(out_dir: str, name: str) -> Path:
@@ -71,7 +70,11 @@ def member_outcomes(module) -> list[dict]:
     rows = []
     for e in range(hist.shape[2]):
         row = {f"final_{m}": float(hist[i, last, e]) if last is not None else float("nan")
-               for i, m in enumerate(METRICS)}
+               for i, m in enumerate(module.metric_names)}
+        for i, m in enumerate(module.metric_names):  # the lowest loss seen at any evaluation
+            if m.endswith("_loss"):
+                seen = hist[i, done, e]
+                row[f"best_{m}"] = float(np.nanmin(seen)) if np.isfinite(seen).any() else float("nan")
         for k, (metric, thr, _) in enumerate(module.events):
             s = int(cross[k, e])
             row[f"step_{metric}_{thr:g}"] = s if s >= 0 else None
@@ -80,9 +83,12 @@ def member_outcomes(module) -> list[dict]:
     return rows
 
 
-def write_members(run_dir: Path, members: MemberTable, outcomes: list[dict]):
+def write_members(run_dir: Path, members: MemberTable, outcomes: list[dict], columns: dict | None = None):
+    """members.csv: ``member``, the varied settings, ``columns`` (engine-specific, e.g. N and P), outcomes."""
     settings = members.record()
-    rows = [{"member": e, **settings[e], **outcomes[e]} for e in range(len(members))]
+    columns = columns or {}
+    rows = [{"member": e, **settings[e], **{k: v[e] for k, v in columns.items()}, **outcomes[e]}
+            for e in range(len(members))]
     with open(run_dir / "members.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -98,7 +104,7 @@ def write_histories(run_dir: Path, module):
     steps = np.asarray(module.schedule)[done]
     np.save(h / "steps.npy", steps)
     hist = module.history.cpu().numpy()[:, done, :]
-    for i, m in enumerate(METRICS):
+    for i, m in enumerate(module.metric_names):
         np.save(h / f"{m}.npy", hist[i].T.copy())
 
 

@@ -31,12 +31,14 @@ def _range(members: MemberTable, key: str, lo: float, hi: float = math.inf, lo_o
 
 def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     t, m, o, tr = cfg.task, cfg.model, cfg.optimizer, cfg.train
+    regression = t.name in ("powerlaw", "teacher")
     if t.name == "modular":
         canonical(t.operation)
         _check(isinstance(t.p, int) and t.p >= 2, "task.p", f"must be an integer >= 2 (got {t.p})")
-    for f, s in zip(members.column("task.train_fraction"), members.column("task.train_size")):
-        if s is None:
-            _check(f is not None and 0 < f <= 1, "task.train_fraction", f"must be in (0, 1] (got {f})")
+    if not regression:
+        for f, s in zip(members.column("task.train_fraction"), members.column("task.train_size")):
+            if s is None:
+                _check(f is not None and 0 < f <= 1, "task.train_fraction", f"must be in (0, 1] (got {f})")
     _range(members, "task.label_noise", 0)
     _range(members, "model.init_scale", 0, lo_open=True)
     _range(members, "model.width", 1)
@@ -66,7 +68,11 @@ def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     E = len(members)
     for i in tr.snapshot_members:
         _check(0 <= i < E, "train.snapshot_members", f"member {i} does not exist (members are 0..{E - 1})")
-    if check_memory:
+    if regression:
+        from .regression import validate_regression  # its own settings and memory model
+
+        validate_regression(cfg, members, check_memory)
+    elif check_memory:
         check_fits(cfg, members)
 
 

@@ -90,6 +90,22 @@ def test_rank_deficient_matrix_is_seen_as_such(ours, ww_details):
     assert r["rank_loss"] == 20
 
 
+def test_rank_of_a_rounded_low_rank_product():
+    """A rank-60 product rounded to float32 has 20 singular values ~1e-8 sigma_max: WeightWatcher and
+    method="svd" count them (rank 80), method="eigh" cannot resolve them and reports 60 (see norms.py)."""
+    g = np.random.default_rng(0)
+    W = (heavy_tailed(200, 60, 3.0, 15).astype(np.float64) @ g.standard_normal((60, 80)) / 8).astype(np.float32)
+    w = weightwatcher_details([W], mp_fit=False, randomize=False).iloc[0]
+    svd = analyze({"w": torch.from_numpy(W)}, method="svd", mp_fit=False, randomize=False)["w"]
+    eigh = analyze({"w": torch.from_numpy(W)}, method="eigh", mp_fit=False, randomize=False)["w"]
+    assert w["matrix_rank"] == svd["matrix_rank"].item() == 80 and svd["rank_loss"].item() == w["rank_loss"] == 0
+    assert _rel(svd["entropy"].item(), w["entropy"]) < 1e-9
+    assert eigh["matrix_rank"].item() == 60 and eigh["rank_loss"].item() == 20
+    for k in ("alpha", "xmin", "D", "detX_val", "log_norm"):  # the ESD-level metrics do not care
+        assert _rel(eigh[k].item(), w[k]) < 1e-9 and _rel(svd[k].item(), w[k]) < 1e-9, k
+    assert eigh["num_pl_spikes"].item() == svd["num_pl_spikes"].item() == w["num_pl_spikes"]
+
+
 @pytest.mark.parametrize("name", MP_SUBSET)
 def test_mp_fit(name, ours, ww_mp):
     r, w = ours[name], ww_mp[name]

@@ -10,11 +10,14 @@ For the K pooled eigenvalues lambda of X (see ``esd.py`` for the normalisation):
     lambda_max, sv_max = sqrt(lambda_max), sv_min = max over slices of the smallest singular value,
     rank_loss = sum over slices of (M - rank), weak_rank_loss = #{lambda < tolerance}
 
-Rank tolerance: with ``method="svd"`` WeightWatcher's, sigma_max * N * eps(float64) on the singular values.
-With ``method="eigh"`` the eigenvalues of W^T W carry an absolute error ~ eps * lambda_max, so a numerically
-zero singular value comes out near sqrt(eps lambda_max), far above that tolerance; there the tolerance is
-lambda_max * max(N, M) * eps on the eigenvalues (numpy.linalg.matrix_rank's rule for the Gram matrix), which
-finds the same rank for matrices whose rank is not ambiguous at the 1e-8 level.
+Rank tolerance: with ``method="svd"``, WeightWatcher's: sigma_max * N * eps(float64) on the singular values.
+With ``method="eigh"`` the eigenvalues of W^T W carry an absolute error of order eps * lambda_max, so singular
+values below ~1e-8 sigma_max cannot be told from zero; there the tolerance is lambda_max * max(N, M) * eps on
+the eigenvalues (numpy.linalg.matrix_rank's rule applied to the Gram matrix). The two agree on matrices that are
+full rank or have exactly-zero directions (every zoo matrix in tests/spectra, including one with 20 zero
+columns), but not on a float32 matrix that is a rank-60 product rounded to float32: its 20 "zero" singular values
+are ~1e-8 sigma_max, which WeightWatcher and ``svd`` count (rank 80) and ``eigh`` does not (rank 60), and the
+entropy's log(rank) follows (tests/spectra/test_spectra_weightwatcher.py::test_rank_of_a_rounded_low_rank_product).
 """
 from __future__ import annotations
 
