@@ -133,6 +133,22 @@ class TrainConfig:
 
 
 @dataclass
+class ProbeConfig:
+    """Measurements of the weights and representations over training, on their own (log-spaced) schedule:
+    ``representation`` (RQI, Fourier measures, restricted/excluded loss, collapse, rank, CKA) and ``spectra``
+    (HTSR metrics of every weight matrix of every member)."""
+
+    representation: bool = False
+    spectra: bool = False
+    schedule: Literal["linear", "log"] = "log"
+    every: int = 1000  # linear schedule
+    points: int = 30  # log schedule
+    rows: int = 1024  # table rows used for effective rank and CKA
+    rqi_delta: float = 0.01
+    spectra_full: bool = False  # also the Marchenko-Pastur fit and the randomised ESD (costlier)
+
+
+@dataclass
 class WandbConfig:
     mode: Literal["offline", "online", "disabled"] = "offline"
     project: str = "toylab"
@@ -178,4 +194,5 @@ class RunConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)

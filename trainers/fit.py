@@ -43,6 +43,29 @@ class StepTQDMBar(_StepsTotal, TQDMProgressBar):
     pass
 
 
+def probe_callbacks(cfg: RunConfig, engine, run_dir: Path) -> list[L.Callback]:
+    """The representation and spectra probes the config asks for, on their schedule."""
+    pc, out = cfg.probes, []
+    if not (pc.representation or pc.spectra):
+        return out
+    steps = log_steps(cfg.train.max_steps, pc.points) if pc.schedule == "log" else \
+        eval_steps(cfg.train.max_steps, "linear", pc.every, 0)
+    if pc.representation:
+        from toymodels.metrics.representation.probe import RepresentationProbe
+
+        from .callbacks.representation import RepresentationCallback
+
+        operation = cfg.task.operation if cfg.task.name == "modular" else cfg.task.name
+        probe = RepresentationProbe(engine.data, operation, cfg.task.p, pc.rows, pc.rqi_delta,
+                                    logits=cfg.loss.name != "mse")
+        out.append(RepresentationCallback(probe, steps, run_dir))
+    if pc.spectra:
+        from .callbacks.spectra import SpectraCallback
+
+        out.append(SpectraCallback(steps, run_dir, full=pc.spectra_full, seed=cfg.seed))
+    return out
+
+
 @dataclass
 class FitResult:
     run_dir: Path
@@ -72,7 +95,8 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     module = EnsembleModule(engine, schedule, tr.thresholds, num_classes, tr.loss_thresholds)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = list(callbacks or []) + [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
+    callbacks = list(callbacks or []) + probe_callbacks(cfg, engine, run_dir) + \
+        [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
     if tr.snapshot_members:
         callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))

@@ -1,0 +1,90 @@
+"""Representation measures recorded over training by the probe callback, and continued across a resume."""
+import signal
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tests.test_resume import SignalAt
+from trainers.config import RunConfig
+from trainers.fit import run_fit
+from trainers.members import _from_dict, expand
+from trainers.rundir import new_run_dir, write_config
+
+LIU = {
+    "name": "liu", "seeds": [0, 1],
+    "task": {"operation": "liu_add", "p": 10, "train_size": 45},
+    "model": {"name": "liu_toy", "width": 32, "depth": 3},
+    "loss": {"name": "mse", "template_dim": 30},
+    "optimizer": {"lr": 1e-3, "groups": {"decoder": {"lr": 1e-3}}},
+    "train": {"max_steps": 120, "eval_every": 10, "progress": "none", "device": "cpu", "precision": "64",
+              "checkpoint_every": 20},
+    "probes": {"representation": True, "schedule": "linear", "every": 20},
+    "wandb": {"mode": "disabled"},
+}
+NANDA = {
+    "name": "nanda", "seeds": [0, 1, 2],
+    "task": {"operation": "a+b", "p": 13, "train_fraction": 0.5},
+    "model": {"name": "transformer", "d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32},
+    "optimizer": {"lr": 3e-3, "weight_decay": 1.0, "betas": [0.9, 0.98]},
+    "train": {"max_steps": 40, "eval_every": 10, "progress": "none", "device": "cpu"},
+    "probes": {"representation": True, "schedule": "log", "points": 6},
+    "wandb": {"mode": "disabled"},
+}
+
+
+def fit(tmp_path, cfg, name, callbacks=None, resume=False, run=None):
+    cfg = _from_dict(RunConfig, {**cfg, "out_dir": str(tmp_path / name)})
+    if run is None:
+        run = new_run_dir(cfg.out_dir, cfg.name)
+        write_config(run, cfg)
+    run_fit(cfg, expand(cfg), run, resume=resume, callbacks=callbacks)
+    return run
+
+
+def load(run: Path) -> dict:
+    return {p.stem: np.load(p) for p in (run / "histories").glob("repr_*.npy")}
+
+
+def test_liu_measures_recorded(tmp_path):
+    h = load(fit(tmp_path, LIU, "a"))
+    assert h["repr_steps"].tolist() == list(range(0, 121, 20))
+    for k in ("repr_rqi", "repr_l_eff_train", "repr_l_eff_all", "repr_predicted_test_acc", "repr_weight_norm",
+              "repr_effective_rank", "repr_cka_init"):
+        assert h[k].shape == (2, 7), k
+    assert ((h["repr_rqi"] >= 0) & (h["repr_rqi"] <= 1)).all()
+    assert np.allclose(h["repr_cka_init"][:, 0], 1.0)  # against itself at initialisation
+    assert h["repr_cka_members"].shape == (7, 2, 2)
+    assert "repr_softmax_collapse" not in h  # MSE outputs are not logits
+
+
+def test_transformer_fourier_measures(tmp_path):
+    h = load(fit(tmp_path, NANDA, "n"))
+    T = len(h["repr_steps"])
+    assert h["repr_fourier_embed"].shape == (3, T, 13 // 2 + 1)
+    for k in ("repr_gini_embed", "repr_gini_unembed", "repr_restricted_loss", "repr_excluded_loss",
+              "repr_key_frequencies", "repr_softmax_collapse"):
+        assert h[k].shape == (3, T) and np.isfinite(h[k]).all(), k
+
+
+def test_probe_history_survives_resume(tmp_path):
+    full = load(fit(tmp_path, LIU, "full"))
+    run = fit(tmp_path, LIU, "cut", callbacks=[SignalAt(50, signal.SIGINT)])
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 50
+    fit(tmp_path, LIU, "cut", resume=True, run=run)
+    resumed = load(run)
+    assert resumed.keys() == full.keys()
+    for k in full:
+        np.testing.assert_array_equal(resumed[k], full[k], err_msg=k)
+
+
+def test_spectra_recorded_for_every_layer_and_member(tmp_path):
+    cfg = {**NANDA, "model": {**NANDA["model"], "d_model": 32, "d_mlp": 64},
+           "probes": {"spectra": True, "schedule": "linear", "every": 20}}
+    run = fit(tmp_path, cfg, "s")
+    h = {p.stem: np.load(p) for p in (run / "histories").glob("spectra_*.npy")}
+    assert h["spectra_steps"].tolist() == [0, 20, 40]
+    for layer in ("embed.W_E", "attn.W_Q", "mlp.W_in", "mlp.W_out", "unembed.W_U"):
+        a = h[f"spectra_{layer}__alpha"]
+        assert a.shape == (3, 3) and np.isfinite(a).all() and (a > 1).all(), layer
+        assert (h[f"spectra_{layer}__num_pl_spikes"] >= 1).all()
