@@ -116,3 +116,17 @@ def test_console_script_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "trainers.cli", "fit", "--task.p", "1", "--wandb.mode", "disabled"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip() == "toylab fit: error: task.p: must be an integer >= 2 (got 1)"
+
+
+def test_stop_when_every_member_generalised(tmp_path, capsys):
+    """stop_test_loss ends the fit at the first evaluation where every member is below it."""
+    cfg = {**QUICK, "train": {**QUICK["train"], "max_steps": 200, "eval_every": 5, "snapshot_members": []}}
+    code, lines, _ = fit(tmp_path, capsys, cfg=cfg)
+    worst = np.load(Path(lines[-1]) / "histories" / "test_loss.npy").max(0)  # the worst member, every 5 steps
+    thr = float(worst[1:].min()) + 1e-6
+    first = 1 + int(np.argmax(worst[1:] < thr))  # stopping is checked from the first update on
+    cfg["train"]["stop_test_loss"] = thr
+    code, lines, _ = fit(tmp_path, capsys, cfg=cfg)
+    assert code == 0 and (Path(lines[-1]) / "DONE").exists()
+    steps = np.load(Path(lines[-1]) / "histories" / "steps.npy")
+    assert steps[-1] == 5 * first

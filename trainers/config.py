@@ -53,6 +53,10 @@ class ModelConfig:
     d_embed: int = 1
     # random_features (width = N features): projection spectrum k^-projection_alpha (None: isotropic N(0, 1/M))
     projection_alpha: Optional[float] = None
+    # linear / random_features objective (1/P)|y - Z v|^2 + ridge |v|^2 (SCIENCE.md's lambda; per member)
+    ridge: float = 0.0
+    # random_features: step with lr * M / N so the per-mode rate is the same at every width (Bordelon et al.)
+    per_mode_lr: bool = False
     # two_layer: f(x) = a . act(W x) in a parameterisation with richness gamma0 (lazy <-> rich)
     parameterization: Literal["ntk", "standard", "mup"] = "mup"
     gamma0: float = 1.0
@@ -126,6 +130,7 @@ class TrainConfig:
     eval_chunk_rows: Optional[int] = None  # rows per evaluation chunk (memory)
     thresholds: list[float] = field(default_factory=lambda: [0.9, 0.95, 0.99])  # accuracy: first step >=
     loss_thresholds: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])  # loss: first step <
+    stop_test_loss: Optional[float] = None  # end the fit once every member's test loss is below this
     checkpoint_every: int = 1000  # steps between periodic checkpoints (kill -9 loses at most this many)
     snapshot_members: list[int] = field(default_factory=list)  # members whose weights are saved, log-spaced
     snapshot_points: int = 20

@@ -92,7 +92,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     tr = cfg.train
     schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)
     num_classes = engine.data.table.n_classes if cfg.loss.name == "mse" else engine.model.n_outputs
-    module = EnsembleModule(engine, schedule, tr.thresholds, num_classes, tr.loss_thresholds)
+    module = EnsembleModule(engine, schedule, tr.thresholds, num_classes, tr.loss_thresholds, tr.stop_test_loss)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     callbacks = list(callbacks or []) + probe_callbacks(cfg, engine, run_dir) + \

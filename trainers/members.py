@@ -21,7 +21,7 @@ PER_MEMBER = (
     "seed", "streams.*", "task.train_fraction", "task.train_size", "task.label_noise", "model.init_scale",
     "model.width", "optimizer.lr", "optimizer.weight_decay", "optimizer.betas", "optimizer.eps",
     "optimizer.momentum", "optimizer.warmup_steps", "optimizer.groups.*.lr", "optimizer.groups.*.weight_decay",
-    "filters.grokfast_alpha", "filters.grokfast_lamb", "task.noise_std", "model.gamma0",
+    "filters.grokfast_alpha", "filters.grokfast_lamb", "task.noise_std", "model.gamma0", "model.ridge",
 )
 _NOT_A_SETTING = {"members", "seeds"}
 _SWEEP_ONLY = "sweep."

@@ -25,7 +25,7 @@ class _Steps(IterableDataset):
 
 class EnsembleModule(L.LightningModule):
     def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float], num_classes: int,
-                 loss_thresholds: list[float] = ()):
+                 loss_thresholds: list[float] = (), stop_test_loss: float | None = None):
         super().__init__()
         self.engine = engine
         self.model = engine.model  # registered: Lightning moves and checkpoints it
@@ -48,6 +48,7 @@ class EnsembleModule(L.LightningModule):
         self.register_buffer("event_thresholds", torch.tensor([t for _, t, _ in self.events], dtype=torch.float64))
         self.register_buffer("crossings", torch.full((len(self.events), E), -1, dtype=torch.int64))
         self._first_test_acc = next((i for i, (m, _, _) in enumerate(self.events) if m == "test_acc"), None)
+        self.stop_test_loss = stop_test_loss
         self.interrupted = False
 
     # ---- Lightning plumbing ----------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class EnsembleModule(L.LightningModule):
         v = torch.stack([values[m].to(torch.float64) for m, _, _ in self.events])  # [n_events, E]
         above = torch.tensor([a for _, _, a in self.events], device=v.device)[:, None]
         thr = self.event_thresholds[:, None]
-        reached = torch.where(above, v >= thr - 1e-12, v < thr)
+        reached = torch.where(above, v >= thr - 1e-6, v < thr)  # accuracies are float32 ratios: 9/10 -> 0.8999999762
         self.crossings.copy_(torch.where((self.crossings < 0) & reached, step, self.crossings))
         active = ~self.engine.diverged
         n_active = active.sum().clamp(min=1)
@@ -110,4 +111,8 @@ class EnsembleModule(L.LightningModule):
         summary["diverged"] = self.engine.diverged.double().mean()
         if log and self._trainer is not None:  # one host sync per evaluation, never per step
             self.log_dict(summary, prog_bar=True, on_step=True, on_epoch=False)
+            if self.stop_test_loss is not None:
+                done = torch.where(active, values["test_loss"].to(torch.float64) < self.stop_test_loss, True)
+                if bool(done.all()):
+                    self.trainer.should_stop = True
         return values

@@ -14,7 +14,7 @@ from toymodels.metrics.spectra import (analyze, conv2d_slices, detx_metrics, eig
                                        fit_power_law, format_table, jensen_shannon_distance, kde_linear,
                                        shuffle_stack, strip_zero_padding, summary, to_rows)
 from toymodels.metrics.spectra.mp_fit import _arange_grid, _nelder_mead_1d
-from toymodels.metrics.spectra.reference import heavy_tailed, power_law_spectrum
+from toymodels.metrics.spectra.reference import heavy_tailed
 
 
 def _svd_evals(W: np.ndarray) -> np.ndarray:

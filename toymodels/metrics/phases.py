@@ -20,7 +20,7 @@ PHASES = ("comprehension", "grokking", "memorization", "confusion")
 def first_crossing(steps: np.ndarray, values: np.ndarray, threshold: float, budget: int | None = None) -> np.ndarray:
     """First step with values >= threshold, per member. steps [T]; values [E, T] -> [E] int (-1: never, or only
     after the budget)."""
-    hit = values >= threshold - 1e-12
+    hit = values >= threshold - 1e-6  # accuracies are float32 ratios: 9/10 is stored as 0.8999999762
     if budget is not None:
         hit &= steps[None, :] <= budget
     first = np.where(hit.any(1), steps[np.argmax(hit, axis=1)], -1)

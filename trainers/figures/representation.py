@@ -26,7 +26,7 @@ def load_histories(run_dir: Path) -> dict[str, np.ndarray]:
 
 
 def first_step(steps: np.ndarray, values: np.ndarray, threshold: float, above: bool = True) -> int | None:
-    hit = values >= threshold if above else values < threshold
+    hit = values >= threshold - 1e-6 if above else values < threshold
     return int(steps[np.argmax(hit)]) if hit.any() else None
 
 
