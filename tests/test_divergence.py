@@ -21,7 +21,9 @@ def engine(extra=None):
 
 def snapshot(eng, e):
     opt_state = [v[e].clone() for p in eng.params for k, v in eng.optimizer.state[p].items()]
-    filt = [t[e].clone() for t in eng.filters[0].ema] + [eng.filters[0].count[e].clone()]
+    f = eng.filters[0]
+    filt = [t[e].clone() for t in f.ema] if hasattr(f, "ema") else [b[:, e].clone() for b in f.buffers]
+    filt.append(f.count[e].clone())
     return [p[e].clone() for p in eng.params], opt_state, filt
 
 
@@ -42,7 +44,9 @@ def inject(eng, kind):
 
 
 @pytest.mark.parametrize("kind", ["nan_param", "inf_loss", "nan_grad"])
-@pytest.mark.parametrize("extra", [{}, {"filters.perpgrad": True, "filters.constant_norm": True}])
+@pytest.mark.parametrize("extra", [{}, {"filters.perpgrad": True, "filters.constant_norm": True},
+                                   {"optimizer.name": "sgd", "optimizer.momentum": 0.9},
+                                   {"optimizer.name": "adam", "filters.grokfast": "ma"}])
 def test_fault_freezes_one_member_only(kind, extra):
     clean, faulty = engine(extra), engine(extra)
     handle = None

@@ -97,6 +97,9 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     callbacks = list(callbacks or []) + probe_callbacks(cfg, engine, run_dir) + \
         [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
+    if cfg.task.name in ("powerlaw", "teacher"):  # train-test gap and theory overlay of every regression fit
+        from .regression import regression_callbacks
+        callbacks = regression_callbacks(cfg, engine, run_dir) + callbacks
     if tr.snapshot_members:
         callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))

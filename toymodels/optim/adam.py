@@ -1,9 +1,13 @@
 """Adam with decoupled weight decay (AdamW, Loshchilov & Hutter) or coupled L2 (Adam), per-member hyperparameters.
 
-Matches torch.optim.AdamW / torch.optim.Adam (amsgrad off) member by member:
+The update is torch.optim.AdamW / torch.optim.Adam's (amsgrad off), operation for operation, in place:
     g <- g + wd * p                    (Adam, coupled L2)       |   p <- p * (1 - lr * wd)   (AdamW, decoupled)
-    m <- beta1 m + (1 - beta1) g;  v <- beta2 v + (1 - beta2) g^2
+    m <- lerp(m, g, 1 - beta1);  v <- beta2 v + (1 - beta2) g^2
     p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+Frozen members (the divergence guard's ``active`` is False) take an exact no-op step instead of being masked
+afterwards: their gradient is replaced by 0 (``where``, never a product: 0 * NaN = NaN) and their lr by 0 and
+betas by 1, so m, v and p keep their bits -- one masked pass instead of three full copies per state tensor.
 """
 from __future__ import annotations
 
@@ -36,29 +40,31 @@ class EnsembleAdamW(EnsembleOptimizer):
         return loss
 
     def _update(self, p: torch.Tensor, group: dict):
-        g = p.grad
         state = self.state[p]
         if "exp_avg" not in state:
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
         _, t = self._step_counts(p)
         t_f = t.clamp(min=1).to(torch.float64)
-        lr = self._lr(group, t)  # [E] float64
         b1, b2, wd = group["beta1"], group["beta2"], group["weight_decay"]
-        if self.decoupled:
-            base = p * bcast(1 - lr * wd, p)
-        else:
-            base = p
-            g = g + bcast(wd, p) * p
-        m = state["exp_avg"] + bcast(1 - b1, p) * (g - state["exp_avg"])  # lerp, as torch does
-        v = state["exp_avg_sq"] * bcast(b2, p) + bcast(1 - b2, p) * g * g
-        bc1 = 1 - b1**t_f
+        bc1 = 1 - b1**t_f  # [E] float64, from the member's own (possibly frozen) step count
         bc2_sqrt = (1 - b2**t_f).sqrt()
-        denom = v.sqrt() / bcast(bc2_sqrt, p) + bcast(group["eps"], p)
-        new = base + bcast(-(lr / bc1), p) * m / denom  # the operation order of torch's addcdiv_
-        self._commit(state["exp_avg"], m)
-        self._commit(state["exp_avg_sq"], v)
-        self._commit(p, new)
+        lr = self._lr(group, t)
+        g = p.grad
+        if self.active is not None:  # frozen members: g = 0, lr = 0, betas = 1 -> every state keeps its bits
+            g = torch.where(bcast(self.active, g), g, 0.0)
+            lr = torch.where(self.active, lr, 0.0)
+            b1 = torch.where(self.active, b1, 1.0)
+            b2 = torch.where(self.active, b2, 1.0)
+        if self.decoupled:
+            p.mul_(bcast(1 - lr * wd, p))
+        else:
+            g = g + bcast(wd, p) * p
+        m.lerp_(g, bcast(1 - b1, p))
+        v.mul_(bcast(b2, p)).addcmul_(g * bcast(1 - b2, p), g)
+        denom = (v.sqrt() / bcast(bc2_sqrt, p)).add_(bcast(group["eps"], p))
+        p.addcdiv_(m * bcast(-(lr / bc1), p), denom)  # torch's addcdiv_(m, denom, value=-step_size), per member
 
 
 class EnsembleAdam(EnsembleAdamW):

@@ -1,6 +1,7 @@
-"""SGD with momentum, per-member hyperparameters; matches torch.optim.SGD member by member:
+"""SGD with momentum, per-member hyperparameters; torch.optim.SGD's update member by member, in place:
     g <- g + wd * p;   buf <- g (first step) or momentum * buf + (1 - dampening) * g;
     g <- g + momentum * buf (nesterov) or buf;   p <- p - lr * g
+Frozen members take an exact no-op step (g = 0, lr = 0, momentum 1, dampening 1), as in adam.py.
 """
 from __future__ import annotations
 
@@ -33,14 +34,19 @@ class EnsembleSGD(EnsembleOptimizer):
     def _update(self, p, group):
         state = self.state[p]
         _, t = self._step_counts(p)
-        lr = self._lr(group, t)
-        g = p.grad + bcast(group["weight_decay"], p) * p
-        mom = group["momentum"]
+        lr, mom, damp = self._lr(group, t), group["momentum"], group["dampening"]
+        use_momentum = mom != 0  # [E]; momentum 0 is plain SGD, as in torch (no buffer involved)
+        g = p.grad
+        if self.active is not None:
+            g = torch.where(bcast(self.active, g), g, 0.0)
+            lr = torch.where(self.active, lr, 0.0)
+            mom = torch.where(self.active, mom, 1.0)
+            damp = torch.where(self.active, damp, 1.0)
+        g = g + bcast(group["weight_decay"], p) * p
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(p)
-        buf_old = state["momentum_buffer"]
-        buf = torch.where(bcast(t == 1, p), g, bcast(mom, p) * buf_old + bcast(1 - group["dampening"], p) * g)
+        buf = state["momentum_buffer"]
+        first = bcast(t == 1, p) if self.active is None else bcast((t == 1) & self.active, p)
+        buf.copy_(torch.where(first, g, buf * bcast(mom, p) + bcast(1 - damp, p) * g))
         d = g + bcast(mom, p) * buf if self.nesterov else buf
-        d = torch.where(bcast(mom == 0, p), g, d)  # momentum 0: plain SGD, as torch (no buffer used)
-        self._commit(buf_old, buf)
-        self._commit(p, p - bcast(lr, p) * d)
+        p.sub_(bcast(lr, p) * torch.where(bcast(use_momentum, p), d, g))

@@ -29,6 +29,9 @@ def closed_form_limit(data: RegressionData, ridge: torch.Tensor) -> torch.Tensor
     E, _, N_max = data.Z.shape
     v = torch.zeros(E, N_max, dtype=F64, device=data.Z.device)
     for (P, N, lam), idx in member_groups(data, ridge).items():
-        w = ridge_weights(data.Z[idx, :P, :N], data.y[idx, :P], [lam])[:, 0]  # [n, N]
+        # lambdas (lam, 0) on the data's device select simulate's eigen-decomposition path, which runs on any
+        # device (its Cholesky path, taken for a few lambdas > 0, builds its identity on the CPU)
+        lams = torch.tensor([lam, 0.0], dtype=F64, device=data.Z.device)
+        w = ridge_weights(data.Z[idx, :P, :N], data.y[idx, :P], lams)[:, 0]  # [n, N]
         v[idx, :N] = w
     return v

@@ -1,0 +1,20 @@
+"""Regression and random-feature ensembles trained by gradient descent (SCIENCE.md section 2), in plain PyTorch.
+
+- ``data``: each member's training (and held-out) features from its own data / noise / projection streams.
+- ``engine``: ``RegressionEngine``, the training step and evaluation (exact population loss for linear features).
+- ``limit``: the t -> infinity (ridge) solution of every member in closed form.
+- ``gcv``: GCV at fixed lambda (consistent) and along GD time (an approximation, reported with its error).
+- ``theory``: per-member theory curves (finite-N, P GD) and t -> infinity values, with what each one is.
+- ``fits``: exponent fits with a fitted floor, stated windows and bootstrap intervals over seeds.
+The model lives in ``toymodels.models.random_features``.
+"""
+from .data import RegressionData, build_data
+from .engine import RegressionEngine, SquaredLoss
+from .fits import fit_exponent, slope
+from .gcv import feature_spectra, gcv_limit, gcv_over_time
+from .limit import closed_form_limit
+from .theory import MemberSpec, theory_curves, theory_limits
+
+__all__ = ["MemberSpec", "RegressionData", "RegressionEngine", "SquaredLoss", "build_data", "closed_form_limit",
+           "feature_spectra", "fit_exponent", "gcv_limit", "gcv_over_time", "slope", "theory_curves",
+           "theory_limits"]
