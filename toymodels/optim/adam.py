@@ -51,7 +51,7 @@ class EnsembleAdamW(EnsembleOptimizer):
         bc1 = 1 - b1**t_f  # [E] float64, from the member's own (possibly frozen) step count
         bc2_sqrt = (1 - b2**t_f).sqrt()
         lr = self._lr(group, t)
-        g = p.grad
+        g = p.grad if self.decoupled else p.grad + bcast(wd, p) * p
         if self.active is not None:  # frozen members: g = 0, lr = 0, betas = 1 -> every state keeps its bits
             g = torch.where(bcast(self.active, g), g, 0.0)
             lr = torch.where(self.active, lr, 0.0)
@@ -59,8 +59,6 @@ class EnsembleAdamW(EnsembleOptimizer):
             b2 = torch.where(self.active, b2, 1.0)
         if self.decoupled:
             p.mul_(bcast(1 - lr * wd, p))
-        else:
-            g = g + bcast(wd, p) * p
         m.lerp_(g, bcast(1 - b1, p))
         v.mul_(bcast(b2, p)).addcmul_(g * bcast(1 - b2, p), g)
         denom = (v.sqrt() / bcast(bc2_sqrt, p)).add_(bcast(group["eps"], p))

@@ -36,13 +36,12 @@ class EnsembleSGD(EnsembleOptimizer):
         _, t = self._step_counts(p)
         lr, mom, damp = self._lr(group, t), group["momentum"], group["dampening"]
         use_momentum = mom != 0  # [E]; momentum 0 is plain SGD, as in torch (no buffer involved)
-        g = p.grad
-        if self.active is not None:
+        g = p.grad + bcast(group["weight_decay"], p) * p
+        if self.active is not None:  # masked after the L2 term: a frozen member's NaN weight stays its own
             g = torch.where(bcast(self.active, g), g, 0.0)
             lr = torch.where(self.active, lr, 0.0)
             mom = torch.where(self.active, mom, 1.0)
             damp = torch.where(self.active, damp, 1.0)
-        g = g + bcast(group["weight_decay"], p) * p
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(p)
         buf = state["momentum_buffer"]
