@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from toymodels.errors import ConfigError
-from trainers.sweep.report import cell_curves, phase_diagram
+from trainers.sweep.report import cell_curves, phase_diagram, spearman_report
 
 
 def main(argv=None) -> int:
@@ -20,11 +20,17 @@ def main(argv=None) -> int:
     p.add_argument("--where", action="append")
     p.add_argument("--curves", action="append", help='a cell, e.g. "optimizer.lr=0.001,optimizer.weight_decay=1"')
     p.add_argument("--out", help="output path without extension")
+    p.add_argument("--spearman", action="store_true",
+                   help="print the rank correlation of the steps to generalise with each grid key, over the grid "
+                        "points that generalised (grokking or comprehension) and over the grokking ones")
     args = p.parse_args(argv)
     try:
         if args.curves:
             print(cell_curves(args.run_dir, args.curves))
         png, svg = phase_diagram(args.run_dir, args.x, args.y, args.where, args.out)
+        if args.spearman:
+            for line in spearman_report(args.run_dir):
+                print(line)
     except ConfigError as err:
         print(f"phase_diagram: error: {err}", file=sys.stderr)
         return 2

@@ -29,3 +29,14 @@ def test_phases_from_history_and_majority():
     assert s_train.tolist() == [200, 200, 200] and s_test.tolist() == [300, 3000, -1]
     assert majority(["grokking", "grokking", "memorization"]) == ("grokking", 2 / 3)
     assert majority(["grokking", "comprehension"])[0] == "comprehension"  # ties: the earlier phase
+
+
+def test_spearman_against_scipy():
+    scipy_stats = __import__("pytest").importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    y[:10] = x[:10]  # some structure
+    x[5] = x[6]  # a tie
+    from toymodels.metrics.phases import spearman
+    assert abs(spearman(x, y) - scipy_stats.spearmanr(x, y).statistic) < 1e-12
+    assert spearman([1, 2], [5, 3]) == -1.0 and spearman([1, 2, 3], [1, 1, 1]) != spearman([1, 2, 3], [1, 1, 1])

@@ -50,3 +50,24 @@ def majority(phases: list[str]) -> tuple[str, float]:
     counts = Counter(phases)
     best = max(PHASES, key=lambda p: (counts.get(p, 0), -PHASES.index(p)))
     return best, counts[best] / len(phases)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); with two points the sign of their slope; NaN with
+    fewer, or when either variable is constant."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) < 2:
+        return float("nan")
+
+    def ranks(v):
+        order = np.argsort(v, kind="mergesort")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for u in np.unique(v):  # ties share their mean rank
+            r[v == u] = r[v == u].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -83,3 +83,33 @@ def _num_eq(a, b) -> bool:
         return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
     except (TypeError, ValueError):
         return False
+
+
+def spearman_report(run_dir: Path) -> list[str]:
+    """Rank correlation of the median steps to generalise with each grid key, holding the other keys fixed:
+    Spearman's rho within every slice of the other keys that has >= 2 generalising grid points, and the mean
+    over slices weighted by their size."""
+    from toymodels.metrics.phases import spearman
+
+    _, plan = open_sweep(run_dir)
+    grid = read_grid(run_dir)
+    lines = []
+    for region, phases in (("generalised", ("grokking", "comprehension")), ("grokking", ("grokking",))):
+        rows = [g for g in grid if g["phase"] in phases and g["steps_to_generalise"] is not None]
+        for k in plan.grid_keys:
+            slices: dict[tuple, list[dict]] = {}
+            for g in rows:
+                slices.setdefault(tuple(g[o] for o in plan.grid_keys if o != k), []).append(g)
+            rhos = []
+            for rs in slices.values():
+                if len(rs) < 2:
+                    continue
+                x, y = [float(g[k]) for g in rs], [g["steps_to_generalise"] for g in rs]
+                rho = spearman(x, y)
+                if rho == rho:
+                    rhos.append((rho, len(rs)))
+            if rhos:
+                mean = sum(r * n for r, n in rhos) / sum(n for _, n in rhos)
+                lines.append(f"spearman(steps_to_generalise, {k} | other keys fixed) over the {region} region: "
+                             f"{mean:+.3f} (mean of {len(rhos)} slices: {', '.join(f'{r:+.2f}' for r, _ in rhos)})")
+    return lines
