@@ -74,7 +74,7 @@ def parse_run_config(argv: list[str]):
     return _from_dict(RunConfig, data)
 
 
-def _resume_overrides(argv: list[str], allowed=None) -> dict:
+def _resume_overrides(argv: list[str], allowed: tuple[str, ...]) -> dict:
     import yaml
 
     out, i = {}, 0
@@ -87,7 +87,6 @@ def _resume_overrides(argv: list[str], allowed=None) -> dict:
             if i + 1 >= len(argv):
                 raise UsageError(f"{key}: needs a value")
             value, i = argv[i + 1], i + 1
-        allowed = allowed or RESUME_OVERRIDES
         if key not in allowed:
             raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(allowed)}")
         out[key] = yaml.safe_load(value)
@@ -95,22 +94,31 @@ def _resume_overrides(argv: list[str], allowed=None) -> dict:
     return out
 
 
+def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
+    """(run directory, its config with the allowed overrides applied) for ``--resume RUN_DIR [--key value ...]``."""
+    from .config import RunConfig
+    from .members import _from_dict, with_settings
+    from .rundir import read_config_dict
+
+    i = argv.index("--resume")
+    if i + 1 >= len(argv):
+        raise UsageError("--resume needs a run directory")
+    run_dir = Path(argv[i + 1])
+    if not (run_dir / marker).is_file():
+        kind = "sweep run directory" if marker == "plan.json" else "toylab run directory"
+        raise ConfigError("--resume", f"{run_dir} is not a {kind} (no {marker})")
+    overrides = _resume_overrides(argv[:i] + argv[i + 2:], allowed)
+    return run_dir, with_settings(_from_dict(RunConfig, read_config_dict(run_dir)), overrides)
+
+
 def cmd_fit(argv: list[str]) -> int:
     from .fit import run_fit
-    from .members import _from_dict, expand, with_settings
-    from .rundir import new_run_dir, read_config_dict, write_config
+    from .members import expand
+    from .rundir import new_run_dir, write_config
     from .validate import validate
-    from .config import RunConfig
 
     if "--resume" in argv:
-        i = argv.index("--resume")
-        if i + 1 >= len(argv):
-            raise UsageError("--resume needs a run directory")
-        run_dir = Path(argv[i + 1])
-        if not (run_dir / "config.yaml").is_file():
-            raise ConfigError("--resume", f"{run_dir} is not a toylab run directory (no config.yaml)")
-        cfg = with_settings(_from_dict(RunConfig, read_config_dict(run_dir)),
-                            _resume_overrides(argv[:i] + argv[i + 2:]))
+        run_dir, cfg = _resumed(argv, "config.yaml", RESUME_OVERRIDES)
         if (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
             print(f"{run_dir} is already complete", file=sys.stderr)
             print(run_dir)
@@ -137,28 +145,17 @@ def cmd_fit(argv: list[str]) -> int:
 SWEEP_ALIASES = {"--backend": "--sweep.backend", "--address": "--sweep.address"}
 
 
+SWEEP_RESUME_OVERRIDES = ("sweep.backend", "sweep.address", "train.progress", "train.device", "wandb.mode")
+
+
 def cmd_sweep(argv: list[str]) -> int:
-    from .config import RunConfig
-    from .members import _from_dict
-    from .rundir import new_run_dir, read_config_dict, write_config
+    from .rundir import new_run_dir, write_config
     from .sweep.plan import Plan, make_plan
     from .sweep.run import run_sweep
 
-    argv = [SWEEP_ALIASES.get(a.split("=")[0], a.split("=")[0]) + (("=" + a.split("=", 1)[1]) if "=" in a else "")
-            if a.split("=")[0] in SWEEP_ALIASES else a for a in argv]
+    argv = ["".join((SWEEP_ALIASES.get(k, k), eq, v)) for k, eq, v in (a.partition("=") for a in argv)]
     if "--resume" in argv:
-        i = argv.index("--resume")
-        if i + 1 >= len(argv):
-            raise UsageError("--resume needs a sweep run directory")
-        run_dir = Path(argv[i + 1])
-        if not (run_dir / "plan.json").is_file():
-            raise ConfigError("--resume", f"{run_dir} is not a sweep run directory (no plan.json)")
-        cfg = _from_dict(RunConfig, read_config_dict(run_dir))
-        rest = argv[:i] + argv[i + 2:]
-        for key, value in _resume_overrides(rest, allowed=("sweep.backend", "sweep.address", "train.progress",
-                                                             "train.device", "wandb.mode")).items():
-            section, _, name = key.partition(".")
-            setattr(getattr(cfg, section), name, value)
+        run_dir, cfg = _resumed(argv, "plan.json", SWEEP_RESUME_OVERRIDES)
         plan = Plan.load(run_dir / "plan.json")
     else:
         cfg = parse_run_config(argv)

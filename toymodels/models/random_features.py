@@ -22,6 +22,25 @@ from torch import nn
 from ..theory.gaussian_equivalence import activation
 
 
+class _Readout(torch.autograd.Function):
+    """z [E, B, N] . v [E, N] -> [E, B], whose gradient with respect to v is the untransposed product g^T z.
+    Autograd's own backward of bmm / einsum multiplies by z transposed, which torch's CPU bmm does slowly: at
+    [4, 8192, 256] float64, 1 thread, on the 2-core dev box, bmm(z^T, g) took 50 ms and bmm(g^T, z) 6.5 ms, and a
+    GD step (forward + backward) 44 ms with einsum vs 23 ms with this function."""
+
+    @staticmethod
+    def forward(ctx, z, v):
+        ctx.save_for_backward(z, v)
+        return torch.bmm(z, v.unsqueeze(-1)).squeeze(-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        z, v = ctx.saved_tensors
+        gz = g.unsqueeze(-1) * v.unsqueeze(1) if ctx.needs_input_grad[0] else None
+        gv = torch.bmm(g.unsqueeze(1), z).squeeze(1) if ctx.needs_input_grad[1] else None
+        return gz, gv
+
+
 class EnsembleRandomFeatures(nn.Module):
     n_outputs = 1  # one regression output per row
 
@@ -67,7 +86,7 @@ class EnsembleRandomFeatures(nn.Module):
 
     def readout(self, z: torch.Tensor, v: torch.Tensor | None = None) -> torch.Tensor:
         """z [E, B, N_max], v [E, N_max] (default: the trained readout) -> predictions [E, B]."""
-        return torch.einsum("ebn,en->eb", z, self.v if v is None else v)
+        return _Readout.apply(z, self.v if v is None else v)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.features(x))

@@ -26,18 +26,6 @@ class EnsembleAdamW(EnsembleOptimizer):
         super().__init__(params, n_members, dict(lr=lr, weight_decay=weight_decay, beta1=beta1, beta2=beta2,
                                                  eps=eps, warmup_steps=warmup_steps))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._update(p, group)
-        return loss
 
     def _update(self, p: torch.Tensor, group: dict):
         state = self.state[p]

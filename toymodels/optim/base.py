@@ -54,6 +54,22 @@ class EnsembleOptimizer(torch.optim.Optimizer):
     def set_active(self, active: torch.Tensor | None):
         self.active = active
 
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group)
+        return loss
+
+    def _update(self, p: torch.Tensor, group: dict):
+        """Update one parameter (all members at once) from its gradient."""
+        raise NotImplementedError
+
     def _step_counts(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(old, new) per-member step counts of parameter p, [E] int64 (new = old + 1 for active members)."""
         state = self.state[p]

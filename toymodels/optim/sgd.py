@@ -19,17 +19,6 @@ class EnsembleSGD(EnsembleOptimizer):
         super().__init__(params, n_members, dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
                                                  dampening=dampening, warmup_steps=warmup_steps))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self._update(p, group)
-        return loss
 
     def _update(self, p, group):
         state = self.state[p]

@@ -11,10 +11,10 @@ The model lives in ``toymodels.models.random_features``.
 from .data import RegressionData, build_data
 from .engine import RegressionEngine, SquaredLoss
 from .fits import fit_exponent, slope
-from .gcv import feature_spectra, gcv_limit, gcv_over_time
+from .gcv import gcv_limit, gcv_over_time
 from .limit import closed_form_limit
 from .theory import MemberSpec, theory_curves, theory_limits
 
 __all__ = ["MemberSpec", "RegressionData", "RegressionEngine", "SquaredLoss", "build_data", "closed_form_limit",
-           "feature_spectra", "fit_exponent", "gcv_limit", "gcv_over_time", "slope", "theory_curves",
+           "fit_exponent", "gcv_limit", "gcv_over_time", "slope", "theory_curves",
            "theory_limits"]

@@ -119,11 +119,11 @@ class RegressionEngine:
     def limit(self) -> dict[str, torch.Tensor]:
         """The t -> infinity limit of every member's GD from zero: ridge at its lambda (lambda = 0: the min-norm
         interpolator / least squares), in closed form on its own data. {"v" [E, N_max], "train_loss",
-        "test_loss" [E]} (cached; deterministic, so nothing to checkpoint)."""
+        "test_loss" [E], "spectra" [E, r]: eigenvalues of Z^T Z / P} (cached; deterministic: nothing to checkpoint)."""
         if self._limit is None:
-            v = closed_form_limit(self.data, self.ridge)
+            v, s = closed_form_limit(self.data, self.ridge)
             self._limit = {"v": v, "train_loss": self.train_loss_of(v).to(F64),
-                           "test_loss": self.test_loss_of(v).to(F64)}
+                           "test_loss": self.test_loss_of(v).to(F64), "spectra": s}
         return self._limit
 
     @property

@@ -20,7 +20,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from toymodels.regression.gcv import feature_spectra, gcv_limit, gcv_over_time
+from toymodels.regression.gcv import gcv_limit, gcv_over_time
 
 NOTE = {"gap": "test_loss - train_loss, per member",
         "gcv_test_loss": "APPROXIMATION: GCV along GD time, E_tr(t) / (1 - df_t/P)^2 with df_t the trace of the GD "
@@ -55,7 +55,7 @@ class TrainTestGap(L.Callback):
             self.gcv = torch.full((n, E), math.nan, dtype=torch.float64)
             self.logged = torch.zeros(n, dtype=torch.bool)
         if self.engine.batch_size is None:
-            self._spectra = feature_spectra(self.engine.data)  # [E, r] on the engine's device
+            self._spectra = self.engine.limit()["spectra"]  # [E, r] on the engine's device
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step in pl_module._index:
@@ -93,7 +93,7 @@ class TrainTestGap(L.Callback):
         err = _rel_err(gcv, test)[:, steps >= 1]
         e = self.engine
         lim = e.limit()
-        g_lim = gcv_limit(e.data, e.ridge).cpu().numpy()
+        g_lim = gcv_limit(lim["train_loss"], lim["spectra"], e.ridge, e.data.n_train, e.data.widths).cpu().numpy()
         cols = e.extra_columns
         cols["final_gap"] = gap[:, -1].tolist() if gap.size else [math.nan] * e.n_members
         cols["limit_gap"] = (lim["test_loss"] - lim["train_loss"]).cpu().tolist()
