@@ -12,9 +12,9 @@ from .data import RegressionData, build_data
 from .engine import RegressionEngine, SquaredLoss
 from .fits import fit_exponent, slope
 from .gcv import gcv_limit, gcv_over_time
-from .limit import closed_form_limit
-from .theory import MemberSpec, theory_curves, theory_limits
+from .limit import closed_form_limit, projection_loss
+from .theory import MemberSpec, theory_curves, theory_limits, theory_projection
 
 __all__ = ["MemberSpec", "RegressionData", "RegressionEngine", "SquaredLoss", "build_data", "closed_form_limit",
-           "fit_exponent", "gcv_limit", "gcv_over_time", "slope", "theory_curves",
-           "theory_limits"]
+           "fit_exponent", "gcv_limit", "gcv_over_time", "projection_loss", "slope",
+           "theory_curves", "theory_limits", "theory_projection"]

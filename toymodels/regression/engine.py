@@ -28,7 +28,7 @@ from ..optim.guard import member_finite
 from ..tasks.batching import sample_batch
 from ..tasks.splits import MemberSplit
 from .data import RegressionData
-from .limit import closed_form_limit
+from .limit import closed_form_limit, projection_loss
 
 F64 = torch.float64
 
@@ -119,11 +119,14 @@ class RegressionEngine:
     def limit(self) -> dict[str, torch.Tensor]:
         """The t -> infinity limit of every member's GD from zero: ridge at its lambda (lambda = 0: the min-norm
         interpolator / least squares), in closed form on its own data. {"v" [E, N_max], "train_loss",
-        "test_loss" [E], "spectra" [E, r]: eigenvalues of Z^T Z / P} (cached; deterministic: nothing to checkpoint)."""
+        "test_loss" [E], "spectra" [E, r]: eigenvalues of Z^T Z / P, "projection_test_loss" [E]: the P, t -> infinity
+        loss of linear features} (cached; deterministic: nothing to checkpoint)."""
         if self._limit is None:
             v, s = closed_form_limit(self.data, self.ridge)
             self._limit = {"v": v, "train_loss": self.train_loss_of(v).to(F64),
-                           "test_loss": self.test_loss_of(v).to(F64), "spectra": s}
+                           "test_loss": self.test_loss_of(v).to(F64), "spectra": s,
+                           "projection_test_loss": projection_loss(self.model, self.data.eta, self.data.wbar,
+                                                                   self.data.sigma)}
         return self._limit
 
     @property
@@ -133,6 +136,7 @@ class RegressionEngine:
         out = dict(self.columns)
         out["limit_train_loss"] = lim["train_loss"].cpu().tolist()
         out["limit_test_loss"] = lim["test_loss"].cpu().tolist()
+        out["projection_test_loss"] = lim["projection_test_loss"].cpu().tolist()
         out.update(self.extra_columns)
         return out
 

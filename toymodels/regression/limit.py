@@ -40,3 +40,26 @@ def closed_form_limit(data: RegressionData, ridge: torch.Tensor) -> tuple[torch.
         v[idx, :N] = apply(inv)[:, 0]  # [n, N]
         s_all[idx, :s.shape[-1]] = s[:, 0].flip(-1)
     return v, s_all
+
+
+def projection_loss(model, eta: torch.Tensor, wbar: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The P, t -> infinity test loss [E] of each member with linear features: sigma^2 + min_v (F v - wbar)^T Sigma
+    (F v - wbar), the model-limited loss (its expectation over F is ``toymodels.theory.random_features.sigma_F2``,
+    kappa T(kappa) with Df1(kappa) = N). From F alone, no data: least squares Sigma^(1/2) F v ~ Sigma^(1/2) wbar per
+    group of equal width (float64, cost M N^2 per member). The linear model (F = I) gives sigma^2; nonlinear
+    features give NaN (their P = infinity limit needs the population feature covariance)."""
+    sigma = torch.as_tensor(sigma, dtype=F64)
+    if not model.linear_features:
+        return torch.full_like(sigma, float("nan"))
+    if model.F is None:
+        return sigma ** 2
+    root = eta.to(F64).sqrt()  # [M]
+    out = torch.zeros_like(sigma)
+    widths = torch.tensor(model.widths)
+    for N in sorted(set(model.widths)):
+        idx = torch.nonzero(widths == N).flatten().to(model.F.device)
+        A = root[:, None] * model.F[idx, :, :N].to(F64)  # [n, M, N]
+        b = (root * wbar.to(F64)).expand(len(idx), -1)[..., None]  # [n, M, 1]
+        v = torch.linalg.lstsq(A, b).solution  # [n, N, 1]
+        out[idx.to(out.device)] = ((A @ v - b) ** 2).sum((1, 2)).to(out.device)
+    return out + sigma ** 2

@@ -12,7 +12,8 @@ Each member gets a ``kind``:
   "none: ..."   no theory here (the reason follows: ridge > 0 along GD, anisotropic projections, momentum/warmup, or a
                 step too large for the discrete-time theory, 2 lr s_+ >= 1).
 At t -> infinity: ridge / random-feature ridge (or the Gaussian-equivalent) deterministic equivalent at each
-member's lambda (``theory_limits``; the anisotropic-projection case has none).
+member's lambda (``theory_limits``; the anisotropic-projection case has none); at P, t -> infinity the model-limited
+loss sigma_F^2 + sigma^2 (``theory_projection``).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 from ..theory.gaussian_equivalence import ge_coefficients, preactivation_variance
 from ..theory.gd_curves import gd_curve
 from ..theory.one_level import OneLevel
-from ..theory.random_features import rf_theory
+from ..theory.random_features import rf_theory, sigma_F2
 from ..theory.ridge import ridge_theory
 
 F64 = torch.float64
@@ -118,3 +119,13 @@ def theory_limits(eta: torch.Tensor, wbar: torch.Tensor, spec: MemberSpec) -> to
         return ridge_theory(eta, wbar, spec.P, spec.ridge, spec.sigma).test_loss
     mu1, mustar = spec.mu(eta)
     return rf_theory(eta, wbar, spec.N, spec.P, spec.ridge, spec.sigma, mu1, mustar).test_loss
+
+
+def theory_projection(eta: torch.Tensor, wbar: torch.Tensor, spec: MemberSpec) -> torch.Tensor:
+    """P, t -> infinity expected test loss [E] of linear features: sigma_F^2(N) + sigma^2 (sigma^2 for the linear
+    model; NaN for nonlinear or anisotropic features)."""
+    if spec.N is None:
+        return spec.sigma ** 2
+    if spec.act != "linear" or spec.projection_alpha is not None:
+        return torch.full_like(spec.sigma, math.nan)
+    return sigma_F2(eta.to(F64).cpu(), wbar.to(F64).cpu(), spec.N) + spec.sigma ** 2

@@ -9,7 +9,8 @@ nor changes it.
 
 Writes histories/theory_test_loss.npy [E, logged step] (the columns of histories/steps.npy, NaN where there is no
 theory), histories/theory.json (each member's kind: exact "gd", or an approximation, or "none: why"), and
-members.csv columns theory_kind, theory_limit_test_loss, theory_final_rel_dev, theory_max_rel_dev (deviation of the
+members.csv columns theory_kind, theory_limit_test_loss, theory_projection_test_loss (P, t -> infinity),
+theory_final_rel_dev, theory_max_rel_dev (deviation of the
 member's own curve from the expectation: seed noise included).
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from toymodels.regression.theory import theory_curves, theory_limits
+from toymodels.regression.theory import theory_curves, theory_limits, theory_projection
 
 
 class TheoryOverlay(L.Callback):
@@ -84,5 +85,7 @@ class TheoryOverlay(L.Callback):
         cols = self.engine.extra_columns
         cols["theory_kind"] = list(self.kinds)
         cols["theory_limit_test_loss"] = self.limits.tolist()
+        cols["theory_projection_test_loss"] = theory_projection(self.engine.task.eta, self.engine.task.wbar,
+                                                                self.engine.spec).tolist()
         cols["theory_final_rel_dev"] = dev[:, -1].tolist() if dev.size else [math.nan] * len(self.kinds)
         cols["theory_max_rel_dev"] = [float(np.nanmax(r)) if np.isfinite(r).any() else math.nan for r in dev]

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from toymodels.errors import ConfigError  # noqa: E402
 from toymodels.regression.fits import fit_exponent, slope  # noqa: E402
 from toymodels.tasks.powerlaw import PowerLawTask  # noqa: E402
-from toymodels.theory.scaling import compute_frontier, exponents, model_limited_loss  # noqa: E402
+from toymodels.theory.scaling import compute_frontier, exponents  # noqa: E402
 
 from ..config import RunConfig  # noqa: E402
 from ..members import _from_dict  # noqa: E402
@@ -102,7 +102,7 @@ def _best_lr(run: ScalingRun, mask: np.ndarray) -> np.ndarray:
     """Members of ``mask`` whose lr (within their N) has the lowest mean final test loss (tuned lr per width)."""
     keep = np.zeros_like(mask)
     lr, final = run.col("lr_eff"), run.test[:, -1]
-    for _, idx in _cells(run, mask, "N").items():
+    for idx in _cells(run, mask, "N").values():
         best = min(set(lr[idx].tolist()), key=lambda x: np.nanmean(final[idx][lr[idx] == x]))
         keep[idx[lr[idx] == best]] = True
     return keep
@@ -175,21 +175,28 @@ def time_figure(run, mask, out, window=None) -> tuple[list[Path], Fit]:
     return _save(fig, out), f
 
 
-def _limit_figure(run, mask, key, xlabel, predicted, theory_fn, out, window, note="") -> tuple[list[Path], Fit]:
+def _limit_figure(run, mask, key, xlabel, predicted, out, window, note="") -> tuple[list[Path], Fit]:
+    """Loss vs N (or P) at t -> infinity, fitted on the P, t -> infinity projection loss for N when the run has it
+    (the model-limited quantity), else on each member's closed-form t -> infinity loss."""
     cells = _cells(run, mask, key)
     x = np.array(list(cells))
-    lim = _seed_matrix(run, cells, run.col("limit_test_loss"))  # [seeds, n]
-    th = np.array([np.nanmean(run.col("theory_limit_test_loss")[i]) for i in cells.values()])
-    f = _fit(f"{key} (t -> inf)", x, lim, th, predicted, window, note)
+    proj = run.col("projection_test_loss") if "projection_test_loss" in run.rows[0] else None
+    use_proj = key == "N" and proj is not None and np.isfinite(proj[mask]).all()
+    name, th_name = ("projection_test_loss", "theory_projection_test_loss") if use_proj else \
+        ("limit_test_loss", "theory_limit_test_loss")
+    Y = _seed_matrix(run, cells, run.col(name))  # [seeds, n]
+    th = np.array([np.nanmean(run.col(th_name)[i]) if th_name in run.rows[0] else np.nan for i in cells.values()])
+    what = "P, t -> inf" if use_proj else "t -> inf"
+    f = _fit(f"{key} ({what})", x, Y, th, predicted, window, note)
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.loglog(x, lim.mean(0), "o-", label="experiment, t -> inf (closed form)")
+    ax.loglog(x, Y.mean(0), "o-", label=f"experiment, {what} (closed form)")
+    if np.isfinite(th).any():
+        ax.loglog(x, th, "k--", lw=1, label=f"theory, {what}")
+    if use_proj:
+        ax.loglog(x, _seed_matrix(run, cells, run.col("limit_test_loss")).mean(0), "^:", ms=4,
+                  label=f"experiment, t -> inf at {note}")
     final = np.array([run.test[i, -1].mean() for i in cells.values()])
     ax.loglog(x, final, "s:", ms=4, label=f"experiment, t = {int(run.steps[-1])}")
-    if np.isfinite(th).any():
-        ax.loglog(x, th, "k--", lw=1, label="theory, t -> inf")
-    extra = theory_fn(x) if theory_fn else None
-    if extra is not None:
-        ax.loglog(x, extra, ":", color="0.4", lw=1, label="theory, P -> inf")
     ax.set(xlabel=xlabel, ylabel="test loss", title=f"fitted {f.fit['exponent']:.3f} "
                                                     f"[{f.fit['lo']:.3f}, {f.fit['hi']:.3f}], predicted {predicted:.3f}")
     ax.legend(fontsize=7)
@@ -243,7 +250,6 @@ def draw_scaling(run_dir, out_dir=None, P=None, time_window=None, model_window=N
     run = load_run(run_dir)
     out_dir = Path(out_dir) if out_dir else Path(run_dir) / "figures"
     task, a, b = _task(run)
-    sigma2 = np.nanmean(run.col("noise_std") ** 2)
     warnings = []
     Ps, Ns = run.col("P"), run.col("N")
     P_sel = float(np.nanmax(Ps)) if P is None else float(P)
@@ -259,15 +265,14 @@ def draw_scaling(run_dir, out_dir=None, P=None, time_window=None, model_window=N
     paths += p
     fits.append(f)
     if len(_cells(run, mask, "N")) >= 3:
-        model_inf = lambda x: model_limited_loss(task.eta, task.wbar, torch.tensor(x)).numpy() + sigma2  # noqa
-        p, f = _limit_figure(run, mask, "N", "width N", exponents(a, b)["model"], model_inf,
-                             out_dir / "scaling_model", model_window, f"P = {P_sel:g}")
+        p, f = _limit_figure(run, mask, "N", "width N", exponents(a, b)["model"], out_dir / "scaling_model",
+                             model_window, f"P = {P_sel:g}")
         paths += p
         fits.append(f)
     pmask = (Ns == np.nanmax(Ns)) & (run.col("ridge") == 0)
     if len(_cells(run, pmask, "P")) >= 3:
-        p, f = _limit_figure(run, pmask, "P", "training rows P", exponents(a, b)["data"], None,
-                             out_dir / "scaling_data", data_window, f"N = {np.nanmax(Ns):g}")
+        p, f = _limit_figure(run, pmask, "P", "training rows P", exponents(a, b)["data"], out_dir / "scaling_data",
+                             data_window, f"N = {np.nanmax(Ns):g}")
         paths += p
         fits.append(f)
     if frontier and len(_cells(run, mask, "N")) >= 2:
