@@ -88,3 +88,20 @@ def test_spectra_recorded_for_every_layer_and_member(tmp_path):
         a = h[f"spectra_{layer}__alpha"]
         assert a.shape == (3, 3) and np.isfinite(a).all() and (a > 1).all(), layer
         assert (h[f"spectra_{layer}__num_pl_spikes"] >= 1).all()
+
+
+def test_figure_scripts_draw_from_the_run_directory(tmp_path, capsys):
+    from scripts.representation import main as representation
+    from scripts.spectra import main as spectra
+
+    cfg = {**NANDA, "model": {**NANDA["model"], "d_model": 32, "d_mlp": 64},
+           "probes": {"spectra": True, "representation": True, "schedule": "linear", "every": 20},
+           "train": {**NANDA["train"], "snapshot_members": [1], "snapshot_points": 3}}
+    run = fit(tmp_path, cfg, "f")
+    assert representation([str(run), "--members", "0,1", "--report", "--pca", "1"]) == 0
+    assert spectra([str(run), "--members", "0,2", "--esd", "1"]) == 0
+    out = capsys.readouterr().out
+    pngs = [line for line in out.splitlines() if line.endswith(".png")]
+    assert any("embedding_pca_member1" in p for p in pngs) and any("esd_member1_blocks-0-mlp-W_in" in p for p in pngs)
+    assert all(Path(p).stat().st_size > 0 for p in pngs) and "test_acc >= 0.9" in out
+    assert spectra([str(run), "--esd", "0"]) == 2  # member 0 was not snapshotted: one-line error

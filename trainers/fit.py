@@ -36,7 +36,8 @@ class _StepsTotal:
 
 
 class StepRichBar(_StepsTotal, RichProgressBar):
-    pass
+    def _get_train_description(self, current_epoch: int) -> str:
+        return "steps"
 
 
 class StepTQDMBar(_StepsTotal, TQDMProgressBar):

@@ -121,7 +121,10 @@ def crossing_report(run_dir: Path) -> list[dict]:
              ("rqi >= 0.95", "repr_steps", "repr_rqi", 0.95, True),
              ("predicted_test_acc >= 0.9", "repr_steps", "repr_predicted_test_acc", 0.9, True),
              ("restricted_loss < 0.1", "repr_steps", "repr_restricted_loss", 0.1, False),
-             ("excluded_loss > 1", "repr_steps", "repr_excluded_loss", 1.0, True)]
+             ("excluded - train loss > 1", "repr_steps", "repr_excluded_gap", 1.0, True)]
+    if "repr_excluded_loss" in h:  # Nanda: excluded loss rising above the train loss (both on the training rows)
+        train_at = np.stack([np.interp(h["repr_steps"], h["steps"], tl) for tl in h["train_loss"]])
+        h["repr_excluded_gap"] = h["repr_excluded_loss"] - train_at
     rows = []
     for e in range(h["train_acc"].shape[0]):
         row = {"member": e}
