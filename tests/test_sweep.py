@@ -158,3 +158,15 @@ def test_bad_sweep_input(tmp_path, capsys):
     assert code == 2 and "sweep.grid" in err
     code, _, err = sweep(tmp_path, capsys, cfg={**SWEEP, "sweep": {"grid": {"optimizer.lr": {"log": [1, "x", 3]}}}})
     assert code == 2 and "sweep.grid.optimizer.lr" in err and len(err.strip().splitlines()) == 1
+
+
+def test_wandb_sweep_dashboard_offline(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = {**SWEEP, "seeds": [0], "wandb": {"mode": "offline", "project": "toylab-test"},
+           "sweep": {**SWEEP["sweep"], "wandb_per_point": True, "max_members": None}}
+    code, lines, err = sweep(tmp_path, capsys, cfg=cfg)
+    assert code == 0, err
+    runs = sorted((Path(lines[-1]) / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 + 4  # the sweep's own run and one per grid point
+    assert all(list(r.glob("*.wandb")) for r in runs)

@@ -1,0 +1,16 @@
+"""Fixtures of the random-feature scaling tests."""
+from pathlib import Path
+
+import pytest
+
+from trainers.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """configs/scaling/cpu_small.yaml through ``toylab fit`` once per session: its run directory."""
+    out = tmp_path_factory.mktemp("small")
+    assert main(["fit", "--config", str(ROOT / "configs/scaling/cpu_small.yaml"), "--out_dir", str(out)]) == 0
+    return next(out.iterdir())

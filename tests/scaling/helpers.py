@@ -1,0 +1,36 @@
+"""Helpers of the random-feature scaling tests: engines built from config dicts exactly as ``toylab fit`` builds
+them, and their loss curves through the real training step (float64 on the CPU)."""
+import torch
+
+from trainers.build import build_engine
+from trainers.config import RunConfig
+from trainers.members import _from_dict, expand
+from trainers.validate import validate
+
+
+def config(task=None, model=None, optimizer=None, train=None, **top) -> dict:
+    """A regression run config dict: power-law task, float64 on the CPU, no wandb, no progress bar."""
+    return {"task": {"name": "powerlaw", "dim": 32, "alpha": 1.5, "r": 0.4, "train_size": 64, **(task or {})},
+            "model": {"name": "random_features", "width": 16, **(model or {})},
+            "optimizer": {"name": "sgd", "lr": 0.2, **(optimizer or {})},
+            "train": {"precision": "64", "device": "cpu", "progress": "none", "threads": 1, **(train or {})},
+            "wandb": {"mode": "disabled"}, **top}
+
+
+def engine_of(cfg: dict):
+    run = _from_dict(RunConfig, cfg)
+    members = expand(run)
+    validate(run, members)
+    return build_engine(run, members, torch.device("cpu"))
+
+
+def loss_curve(engine, times) -> torch.Tensor:
+    """Test loss [E, T] at the integer steps ``times`` of the engine's own GD (no Lightning)."""
+    times = [int(t) for t in times]
+    out = []
+    for step in range(max(times) + 1):
+        if step in times:
+            out.append(engine.evaluate()["metrics"]["test_loss"])
+        if step < max(times):
+            engine.train_step(step)
+    return torch.stack(out, 1)
