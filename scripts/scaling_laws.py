@@ -2,7 +2,7 @@
 overlays and fitted exponents, the compute-optimal frontier; PNG + SVG, and a table of fitted vs predicted exponents.
 
     python scripts/scaling_laws.py RUN_DIR [--P P] [--time-window LO HI] [--model-window LO HI]
-                                           [--data-window LO HI] [--no-frontier] [--out DIR]
+                                           [--data-window LO HI] [--no-frontier] [--boot N] [--out DIR]
 
 Windows are in steps (time), widths (model) and training rows (data); by default the time window runs from step 10
 to where the largest width comes within 2x of its t -> infinity loss, the others take every point. Prints the table,
@@ -23,11 +23,12 @@ def main(argv=None) -> int:
     for name in ("time", "model", "data"):
         p.add_argument(f"--{name}-window", type=float, nargs=2, metavar=("LO", "HI"))
     p.add_argument("--no-frontier", action="store_true")
+    p.add_argument("--boot", type=int, default=200, help="bootstrap resamples over seeds (default 200)")
     p.add_argument("--out", help="output directory (default RUN_DIR/figures)")
     args = p.parse_args(argv)
     try:
         paths, fits, warnings = draw_scaling(args.run_dir, args.out, args.P, args.time_window, args.model_window,
-                                             args.data_window, not args.no_frontier)
+                                             args.data_window, not args.no_frontier, args.boot)
     except ConfigError as err:
         print(f"scaling_laws: error: {err}", file=sys.stderr)
         return 2

@@ -121,9 +121,10 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     outcomes = member_outcomes(module)
     write_members(run_dir, members, outcomes, getattr(engine, "record_columns", None))
     if logger is not None:
-        steps, test_acc = read_history(run_dir, "test_acc")
+        metric = "test_acc" if "test_acc" in module.metric_names else "test_loss"
+        steps, values = read_history(run_dir, metric)
         rows = [{"member": e, **members.record()[e], **outcomes[e]} for e in range(len(members))]
-        log_members(logger, rows, steps, test_acc)
+        log_members(logger, rows, steps, values, metric)
         logger.experiment.finish()
     if not module.interrupted:
         (run_dir / "DONE").touch()

@@ -97,6 +97,9 @@ def validate_regression(cfg: RunConfig, members: MemberTable, check_memory: bool
         _fail("loss.name", f"regression uses the squared loss; leave loss.name unset or mse (got {cfg.loss.name})")
     if f.grokfast != "none" or f.perpgrad or f.constant_norm:
         _fail("filters", "gradient filters and norm constraints are not part of the regression models")
+    for probe in ("representation", "spectra"):  # modular-arithmetic representations; weight matrices
+        if getattr(cfg.probes, probe):
+            _fail(f"probes.{probe}", "has nothing to measure in a regression model (a trained readout vector)")
     if check_memory:
         check_memory_fits(cfg, members)
 

@@ -29,8 +29,9 @@ def make_logger(cfg: RunConfig, run_dir: Path, group: str | None = None):
     return logger
 
 
-def log_members(logger, rows: list[dict], steps, test_acc):
-    """A Table of members (settings and outcomes) and per-member test-accuracy curves."""
+def log_members(logger, rows: list[dict], steps, test_acc, metric: str = "test_acc"):
+    """A Table of members (settings and outcomes) and per-member curves of ``metric`` (test accuracy, or test loss
+    for regression), given as test_acc [E, T]."""
     if logger is None:
         return
     import wandb
@@ -40,6 +41,6 @@ def log_members(logger, rows: list[dict], steps, test_acc):
                                                 for c in columns] for r in rows])
     n = min(len(rows), MAX_CURVES)
     curves = wandb.plot.line_series(xs=[int(s) for s in steps], ys=[test_acc[e].tolist() for e in range(n)],
-                                    keys=[f"member {e}" for e in range(n)], title="test accuracy per member",
+                                    keys=[f"member {e}" for e in range(n)], title=f"{metric} per member",
                                     xname="step")
-    logger.experiment.log({"members": table, "test_acc_per_member": curves})
+    logger.experiment.log({"members": table, f"{metric}_per_member": curves})

@@ -1,11 +1,8 @@
 """Fixtures of the random-feature scaling tests."""
-from pathlib import Path
-
 import pytest
 
+from tests.scaling.helpers import ROOT
 from trainers.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")

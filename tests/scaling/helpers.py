@@ -1,11 +1,15 @@
 """Helpers of the random-feature scaling tests: engines built from config dicts exactly as ``toylab fit`` builds
 them, and their loss curves through the real training step (float64 on the CPU)."""
+from pathlib import Path
+
 import torch
 
 from trainers.build import build_engine
 from trainers.config import RunConfig
 from trainers.members import _from_dict, expand
 from trainers.validate import validate
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def config(task=None, model=None, optimizer=None, train=None, **top) -> dict:

@@ -2,7 +2,7 @@
 
 - ``data``: each member's training (and held-out) features from its own data / noise / projection streams.
 - ``engine``: ``RegressionEngine``, the training step and evaluation (exact population loss for linear features).
-- ``limit``: the t -> infinity (ridge) solution of every member in closed form.
+- ``limit``: every member's t -> infinity (ridge) solution in closed form, and its P, t -> infinity (projection) loss.
 - ``gcv``: GCV at fixed lambda (consistent) and along GD time (an approximation, reported with its error).
 - ``theory``: per-member theory curves (finite-N, P GD) and t -> infinity values, with what each one is.
 - ``fits``: exponent fits with a fitted floor, stated windows and bootstrap intervals over seeds.

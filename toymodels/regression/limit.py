@@ -33,7 +33,7 @@ def closed_form_limit(data: RegressionData, ridge: torch.Tensor) -> tuple[torch.
     v = torch.zeros(E, N_max, dtype=F64, device=dev)
     s_all = torch.zeros(E, int(torch.minimum(data.n_train, data.widths).max()), dtype=F64, device=dev)
     for (P, N), idx in member_groups(data).items():
-        s, apply = _spectral(data.Z[idx, :P, :N], data.y[idx, :P], None)  # s [n, r] ascending
+        s, apply = _spectral(data.Z[idx, :P, :N].to(F64), data.y[idx, :P].to(F64), None)  # s [n, r] ascending
         s = torch.clamp(s, min=0.0)[:, None, :]  # [n, 1, r]
         live = s > 1e-12 * s.amax(-1, keepdim=True)  # as simulate.ridge_weights: rank-deficient directions drop
         inv = torch.where(live, 1.0 / (s + ridge[idx][:, None, None]), torch.zeros((), dtype=F64, device=dev))

@@ -118,8 +118,8 @@ class Fit:
     note: str = ""
 
 
-def _fit(name, x, Y, theory_y, predicted, window, note="") -> Fit:
-    f = fit_exponent(x, Y, window)
+def _fit(name, x, Y, theory_y, predicted, window, note="", n_boot=200) -> Fit:
+    f = fit_exponent(x, Y, window, n_boot=n_boot)
     tf = None
     if theory_y is not None and np.isfinite(theory_y).sum() >= 3:
         try:
@@ -146,7 +146,7 @@ def _task(run: ScalingRun) -> tuple[PowerLawTask, float, float]:
     return task, task.a, task.b
 
 
-def time_figure(run, mask, out, window=None) -> tuple[list[Path], Fit]:
+def time_figure(run, mask, out, window=None, n_boot=200) -> tuple[list[Path], Fit]:
     """L vs t for each N (seed means; theory dashed); the exponent fitted on the largest N."""
     _, a, b = _task(run)
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -167,7 +167,7 @@ def time_figure(run, mask, out, window=None) -> tuple[list[Path], Fit]:
         window = (float(t[ok].min()), float(t[ok].max())) if ok.sum() >= 3 else None
     th = np.nanmean(run.theory[idx], 0) if np.isfinite(run.theory[idx]).any() else None
     f = _fit(f"time (N={N_top:g})", t[pos], run.test[idx][:, pos], None if th is None else th[pos],
-             exponents(a, b)["time"], window)
+             exponents(a, b)["time"], window, n_boot=n_boot)
     ax.set(xlabel="step t", ylabel="test loss", title=f"L(t): fitted {f.fit['exponent']:.3f}, "
                                                       f"predicted (a-1)/b = {f.predicted:.3f}")
     ax.axvspan(f.fit["x_lo"], f.fit["x_hi"], color="0.9", zorder=0)
@@ -175,7 +175,7 @@ def time_figure(run, mask, out, window=None) -> tuple[list[Path], Fit]:
     return _save(fig, out), f
 
 
-def _limit_figure(run, mask, key, xlabel, predicted, out, window, note="") -> tuple[list[Path], Fit]:
+def _limit_figure(run, mask, key, xlabel, predicted, out, window, note="", n_boot=200) -> tuple[list[Path], Fit]:
     """Loss vs N (or P) at t -> infinity, fitted on the P, t -> infinity projection loss for N when the run has it
     (the model-limited quantity), else on each member's closed-form t -> infinity loss."""
     cells = _cells(run, mask, key)
@@ -187,7 +187,7 @@ def _limit_figure(run, mask, key, xlabel, predicted, out, window, note="") -> tu
     Y = _seed_matrix(run, cells, run.col(name))  # [seeds, n]
     th = np.array([np.nanmean(run.col(th_name)[i]) if th_name in run.rows[0] else np.nan for i in cells.values()])
     what = "P, t -> inf" if use_proj else "t -> inf"
-    f = _fit(f"{key} ({what})", x, Y, th, predicted, window, note)
+    f = _fit(f"{key} ({what})", x, Y, th, predicted, window, note, n_boot)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.loglog(x, Y.mean(0), "o-", label=f"experiment, {what} (closed form)")
     if np.isfinite(th).any():
@@ -197,14 +197,36 @@ def _limit_figure(run, mask, key, xlabel, predicted, out, window, note="") -> tu
                   label=f"experiment, t -> inf at {note}")
     final = np.array([run.test[i, -1].mean() for i in cells.values()])
     ax.loglog(x, final, "s:", ms=4, label=f"experiment, t = {int(run.steps[-1])}")
-    ax.set(xlabel=xlabel, ylabel="test loss", title=f"fitted {f.fit['exponent']:.3f} "
-                                                    f"[{f.fit['lo']:.3f}, {f.fit['hi']:.3f}], predicted {predicted:.3f}")
+    ax.set(xlabel=xlabel, ylabel="test loss",
+           title=f"fitted {f.fit['exponent']:.3f} [{f.fit['lo']:.3f}, {f.fit['hi']:.3f}], predicted {predicted:.3f}")
     ax.legend(fontsize=7)
     return _save(fig, out), f
 
 
-def frontier_figure(run, mask, out) -> tuple[list[Path], list[Fit]]:
-    """L*(C), N*(C), t*(C) from the seed-mean loss table (and from the theory table)."""
+def _front(L: np.ndarray, N: np.ndarray, t: np.ndarray, C: np.ndarray, per: float) -> dict[str, np.ndarray]:
+    f = compute_frontier(torch.tensor(L), torch.tensor(N), torch.tensor(t), torch.tensor(C), B=per)
+    return {k: v.numpy() for k, v in f.items()}
+
+
+def _frontier_fits(front, ok, C, boots, th_front, ex, cost) -> list[Fit]:
+    """L*(C) exponent (floor fitted) and N*(C), t*(C) slopes, with intervals from the seed-resampled frontiers."""
+    fit_L = lambda f: fit_exponent(C[ok], f["L"][ok][None], n_boot=0)  # noqa: E731
+    out = []
+    for name, pred, get in [("compute L*(C)", ex["compute"], lambda f: fit_L(f)["exponent"]),
+                            ("N*(C) slope", ex["N_star"], lambda f: slope(C[ok], f["N"][ok])),
+                            ("t*(C) slope", ex["t_star"], lambda f: slope(C[ok], f["t"][ok]))]:
+        b = np.array([get(f) for f in boots]) if boots else np.array([get(front)])
+        fit = {"exponent": get(front), "lo": float(np.quantile(b, 0.05)), "hi": float(np.quantile(b, 0.95)),
+               "floor": fit_L(front)["floor"] if name.startswith("compute") else math.nan}
+        th = {"exponent": get(th_front)} if th_front is not None else None
+        window = f"C = {C[ok].min():.3g} .. {C[ok].max():.3g} ({int(ok.sum())} budgets)"
+        out.append(Fit(name, fit, th, pred, window, cost))
+    return out
+
+
+def frontier_figure(run, mask, out, n_boot=200) -> tuple[list[Path], list[Fit]]:
+    """L*(C), N*(C), t*(C) from the seed-mean loss table (intervals: frontiers of seed-resampled tables) and from
+    the theory table."""
     _, a, b = _task(run)
     cells = _cells(run, mask, "N")
     N = np.array(list(cells))
@@ -212,40 +234,37 @@ def frontier_figure(run, mask, out) -> tuple[list[Path], list[Fit]]:
         raise ConfigError("RUN_DIR", "the frontier needs at least two widths")
     t = run.steps.astype(float)
     pos = t >= 1
-    L = np.stack([run.test[i].mean(0) for i in cells.values()])[:, pos]
+    seeds = run.col("seed")
+    common = sorted(set.intersection(*[set(seeds[i].tolist()) for i in cells.values()]))
+    per_seed = np.stack([np.stack([run.test[i][seeds[i] == s].mean(0) for i in cells.values()])
+                         for s in common])[:, :, pos]  # [S, nN, T]
     TH = np.stack([np.nanmean(run.theory[i], 0) if np.isfinite(run.theory[i]).any() else np.full(len(t), np.nan)
                    for i in cells.values()])[:, pos]
     B = run.cfg.train.batch_size
     per = float(B) if B else float(np.nanmax(run.col("P")[mask]))
     C = np.geomspace(N.min() * per * t[pos].min() * 2, N.max() * per * t[pos].max() / 2, 24)
-    front = compute_frontier(torch.tensor(L), torch.tensor(N), torch.tensor(t[pos]), torch.tensor(C), B=per)
-    ok = torch.isfinite(front["L"]).numpy()
+    front = _front(per_seed.mean(0), N, t[pos], C, per)
+    ok = np.isfinite(front["L"])
+    g = np.random.default_rng(0)
+    boots = [_front(per_seed[g.integers(0, len(common), len(common))].mean(0), N, t[pos], C, per)
+             for _ in range(n_boot if len(common) > 1 else 0)]
+    th_front = _front(TH, N, t[pos], C, per) if np.isfinite(TH).all() else None
     ex = exponents(a, b, "sgd")
     cost = f"C = N {'B' if B else 'P'} t ({'SGD, B' if B else 'full batch, P'} = {per:g} fixed)"
-    fits = [_fit("compute L*(C)", C[ok], front["L"].numpy()[ok][None], None, ex["compute"], None, cost)]
-    s_N, s_t = slope(C[ok], front["N"].numpy()[ok]), slope(C[ok], front["t"].numpy()[ok])
-    fits += [Fit("N*(C) slope", {"exponent": s_N, "lo": math.nan, "hi": math.nan}, None, ex["N_star"], "all budgets"),
-             Fit("t*(C) slope", {"exponent": s_t, "lo": math.nan, "hi": math.nan}, None, ex["t_star"], "all budgets")]
+    fits = _frontier_fits(front, ok, C, boots, th_front, ex, cost)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    axes[0].loglog(C[ok], front["L"].numpy()[ok], "o-", label="experiment")
-    if np.isfinite(TH).all():
-        th_front = compute_frontier(torch.tensor(TH), torch.tensor(N), torch.tensor(t[pos]), torch.tensor(C), B=per)
-        good = torch.isfinite(th_front["L"]).numpy()
-        axes[0].loglog(C[good], th_front["L"].numpy()[good], "k--", lw=1, label="theory")
-        axes[1].loglog(C[good], th_front["N"].numpy()[good], "k--", lw=1)
-        axes[2].loglog(C[good], th_front["t"].numpy()[good], "k--", lw=1)
-    axes[0].set(xlabel=cost, ylabel="L*(C)", title=f"L*: fitted {fits[0].fit['exponent']:.3f}, "
-                                                   f"predicted {ex['compute']:.3f}")
-    axes[1].loglog(C[ok], front["N"].numpy()[ok], "o-")
-    axes[1].set(xlabel="C", ylabel="N*(C)", title=f"slope {s_N:.3f}, predicted {ex['N_star']:.3f}")
-    axes[2].loglog(C[ok], front["t"].numpy()[ok], "o-")
-    axes[2].set(xlabel="C", ylabel="t*(C)", title=f"slope {s_t:.3f}, predicted {ex['t_star']:.3f}")
+    for ax, key, f in zip(axes, ("L", "N", "t"), fits):
+        ax.loglog(C[ok], front[key][ok], "o-", label="experiment")
+        if th_front is not None:
+            ax.loglog(C[ok], th_front[key][ok], "k--", lw=1, label="theory")
+        ax.set(xlabel=cost if key == "L" else "C", ylabel=f"{key}*(C)",
+               title=f"{f.name}: {f.fit['exponent']:.3f}, predicted {f.predicted:.3f}")
     axes[0].legend(fontsize=7)
     return _save(fig, out), fits
 
 
 def draw_scaling(run_dir, out_dir=None, P=None, time_window=None, model_window=None, data_window=None,
-                 frontier: bool = True) -> tuple[list[Path], list[Fit], list[str]]:
+                 frontier: bool = True, n_boot: int = 200) -> tuple[list[Path], list[Fit], list[str]]:
     """Every figure of a regression run; returns (paths, fits, warnings)."""
     run = load_run(run_dir)
     out_dir = Path(out_dir) if out_dir else Path(run_dir) / "figures"
@@ -261,22 +280,22 @@ def draw_scaling(run_dir, out_dir=None, P=None, time_window=None, model_window=N
     if run.cfg.model.name == "random_features" and M < 10 * N_max:
         warnings.append(f"M = {M} < 10 N_max = {10 * N_max:g}: finite-M effects bias the model-limited exponent")
     paths, fits = [], []
-    p, f = time_figure(run, mask, out_dir / "scaling_time", time_window)
+    p, f = time_figure(run, mask, out_dir / "scaling_time", time_window, n_boot)
     paths += p
     fits.append(f)
     if len(_cells(run, mask, "N")) >= 3:
         p, f = _limit_figure(run, mask, "N", "width N", exponents(a, b)["model"], out_dir / "scaling_model",
-                             model_window, f"P = {P_sel:g}")
+                             model_window, f"P = {P_sel:g}", n_boot)
         paths += p
         fits.append(f)
     pmask = (Ns == np.nanmax(Ns)) & (run.col("ridge") == 0)
     if len(_cells(run, pmask, "P")) >= 3:
         p, f = _limit_figure(run, pmask, "P", "training rows P", exponents(a, b)["data"], out_dir / "scaling_data",
-                             data_window, f"N = {np.nanmax(Ns):g}")
+                             data_window, f"N = {np.nanmax(Ns):g}", n_boot)
         paths += p
         fits.append(f)
     if frontier and len(_cells(run, mask, "N")) >= 2:
-        p, fs = frontier_figure(run, mask, out_dir / "scaling_frontier")
+        p, fs = frontier_figure(run, mask, out_dir / "scaling_frontier", n_boot)
         paths += p
         fits += fs
     write_table(fits, warnings, out_dir / "scaling_exponents.csv")

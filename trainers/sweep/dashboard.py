@@ -60,7 +60,9 @@ class SweepDashboard:
             return
         curves_x, curves_y, keys = None, [], []
         for r in rows[:MAX_CURVES]:
-            steps, test = read_history(chunk_dir(self.run_dir, r["chunk"]), "test_acc")
+            d = chunk_dir(self.run_dir, r["chunk"])
+            metric = "test_acc" if (d / "histories" / "test_acc.npy").exists() else "test_loss"
+            steps, test = read_history(d, metric)
             curves_x = steps
             curves_y.append(test[r["chunk_member"]].tolist())
             keys.append(", ".join(f"{k}={r[k]}" for k in grid_keys) + f", seed={r['seed']}")

@@ -58,6 +58,9 @@ def members_per_fit(cfg: RunConfig, members: MemberTable) -> int:
     """The largest ensemble of this group that fits in memory (the estimate is linear in E)."""
     if cfg.sweep.max_members:
         return cfg.sweep.max_members
+    if cfg.task.name in ("powerlaw", "teacher"):  # regression: its own memory model (no task table)
+        from ..regression import members_per_fit as regression_members_per_fit
+        return regression_members_per_fit(cfg, members)
     table = build_table(cfg)
     n_rows, n_train = table.rows, table.pool.numel()
     one = estimate_bytes(cfg, MemberTable(cfg, members.overrides[:1]), n_rows, n_train)

@@ -42,20 +42,27 @@ def collect(run_dir: Path, plan: Plan, cfg: RunConfig) -> list[dict]:
         if not (d / "DONE").exists():
             continue
         local = read_members(d)
-        steps, train_acc = read_history(d, "train_acc")
-        _, test_acc = read_history(d, "test_acc")
-        budget = ph.budget if ph.budget is not None else int(steps[-1])
-        phase, s_train, s_test = phases_from_history(steps, train_acc, test_acc, ph.threshold, ph.gap, budget)
+        classification = (d / "histories" / "train_acc.npy").exists()  # regression fits have no phases
+        if classification:
+            steps, train_acc = read_history(d, "train_acc")
+            _, test_acc = read_history(d, "test_acc")
+            budget = ph.budget if ph.budget is not None else int(steps[-1])
+            phase, s_train, s_test = phases_from_history(steps, train_acc, test_acc, ph.threshold, ph.gap, budget)
         for j, g in enumerate(c.members):
             row = {"member": g, "chunk": c.index, "chunk_member": j}
             row.update({k: plan.members[g].get(k) for k in plan.grid_keys})
             row["seed"] = plan.members[g]["seed"]
             row.update({k: _value(v) for k, v in local[j].items()
                         if k not in ("member", "seed") and k not in plan.grid_keys})
-            row.update({"s_train": int(s_train[j]) if s_train[j] >= 0 else None,
-                        "s_test": int(s_test[j]) if s_test[j] >= 0 else None, "phase": str(phase[j])})
+            if classification:
+                row.update({"s_train": int(s_train[j]) if s_train[j] >= 0 else None,
+                            "s_test": int(s_test[j]) if s_test[j] >= 0 else None, "phase": str(phase[j])})
             rows.append(row)
     return sorted(rows, key=lambda r: r["member"])
+
+
+REGRESSION_MEANS = ("final_train_loss", "final_test_loss", "best_test_loss", "limit_test_loss",
+                    "theory_limit_test_loss")
 
 
 def aggregate(rows: list[dict], keys: list[str]) -> list[dict]:
@@ -65,6 +72,11 @@ def aggregate(rows: list[dict], keys: list[str]) -> list[dict]:
         points.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = []
     for point, rs in points.items():
+        if "phase" not in rs[0]:  # regression: seed means of the losses
+            row = {**dict(zip(keys, point)), "seeds": len(rs)}
+            row.update({f"mean_{k}": float(np.mean([r[k] for r in rs])) for k in REGRESSION_MEANS if k in rs[0]})
+            out.append(row)
+            continue
         phase, agree = majority([r["phase"] for r in rs])
         reached = [r["s_test"] for r in rs if r["s_test"] is not None]
         row = dict(zip(keys, point))

@@ -43,13 +43,15 @@ class Progress:
         elapsed = time.time() - self.start
         rate = elapsed / max(self.done - self.done0, 1)
         eta = rate * (self.total - self.done)
-        counts = Counter(r["phase"] for r in rows)
-        phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in PHASES)
+        counts = Counter(r.get("phase") for r in rows)
+        phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in PHASES) if None not in counts else "no phases"
         print(f"[sweep] chunks {self.done}/{self.total} | {len(rows)} members done | elapsed {_fmt_time(elapsed)}, "
               f"ETA {_fmt_time(eta)} | {phases}", file=sys.stderr, flush=True)
 
 
-def _figure(run_dir: Path) -> Path | None:
+def _figure(run_dir: Path, cfg: RunConfig) -> Path | None:
+    if cfg.task.name in ("powerlaw", "teacher"):  # no phases: scripts/scaling_laws.py draws regression sweeps
+        return None
     try:
         return phase_diagram(run_dir)[0]
     except ConfigError:  # e.g. more than two grid keys and nothing fixed: draw it later with --where
@@ -69,14 +71,14 @@ def run_sweep(cfg: RunConfig, run_dir: Path, plan: Plan) -> SweepResult:
     try:
         for _ in make_backend(cfg).run(run_dir, cfg, pending):
             rows, _ = write_results(run_dir, plan, cfg)
-            figure = _figure(run_dir)
+            figure = _figure(run_dir, cfg)
             progress.chunk_done(rows)
             dashboard.update(rows, figure, progress.done)
     except (ChunkInterrupted, KeyboardInterrupt):
         write_results(run_dir, plan, cfg)
         return SweepResult(run_dir, True, figure)
     rows, grid = write_results(run_dir, plan, cfg)
-    figure = _figure(run_dir) if figure is None else figure
+    figure = _figure(run_dir, cfg) if figure is None else figure
     dashboard.finish(rows, grid, plan.grid_keys)
     (run_dir / "DONE").touch()
     return SweepResult(run_dir, False, figure)
