@@ -46,6 +46,8 @@ class EnsembleModule(L.LightningModule):
                       [(f"{s}_loss", t, False) for s in ("train", "test") for t in loss_thresholds
                        if f"{s}_loss" in has]
         self.register_buffer("event_thresholds", torch.tensor([t for _, t, _ in self.events], dtype=torch.float64))
+        self.register_buffer("event_above", torch.tensor([a for _, _, a in self.events], dtype=torch.bool),
+                             persistent=False)
         self.register_buffer("crossings", torch.full((len(self.events), E), -1, dtype=torch.int64))
         self._first_test_acc = next((i for i, (m, _, _) in enumerate(self.events) if m == "test_acc"), None)
         self.stop_test_loss = stop_test_loss
@@ -97,11 +99,12 @@ class EnsembleModule(L.LightningModule):
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True
-        v = torch.stack([values[m].to(torch.float64) for m, _, _ in self.events])  # [n_events, E]
-        above = torch.tensor([a for _, _, a in self.events], device=v.device)[:, None]
-        thr = self.event_thresholds[:, None]
-        reached = torch.where(above, v >= thr - 1e-6, v < thr)  # accuracies are float32 ratios: 9/10 -> 0.8999999762
-        self.crossings.copy_(torch.where((self.crossings < 0) & reached, step, self.crossings))
+        if self.events:
+            v = torch.stack([values[m].to(torch.float64) for m, _, _ in self.events])  # [n_events, E]
+            thr = self.event_thresholds[:, None]
+            # accuracies are float32 ratios: 9/10 is stored as 0.8999999762, hence the tolerance
+            reached = torch.where(self.event_above[:, None], v >= thr - 1e-6, v < thr)
+            self.crossings.copy_(torch.where((self.crossings < 0) & reached, step, self.crossings))
         active = ~self.engine.diverged
         n_active = active.sum().clamp(min=1)
         summary = {f"{m}_mean": torch.where(active, values[m].to(torch.float64), 0).sum() / n_active
