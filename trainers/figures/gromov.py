@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from . import save_figure  # noqa: E402
 from toymodels.errors import ConfigError  # noqa: E402
 from toymodels.metrics.representation.gromov import (gromov_agreement, gromov_solution,  # noqa: E402
                                                      neuron_fourier)
@@ -68,8 +69,4 @@ def compare(run_dir: Path, out: Path) -> tuple[dict, Path]:
     axes[2].legend(fontsize=7)
     fig.suptitle(f"trained quadratic MLPs vs Gromov's solution, p = {p}", fontsize=9)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return stats, out
+    return stats, save_figure(fig, out, 130)

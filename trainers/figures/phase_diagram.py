@@ -1,5 +1,6 @@
 """Phase diagrams of a sweep: the majority phase of each grid point as a coloured cell, the steps to generalise
-(median over seeds) written in it, seed disagreement hatched; and train/test curves of chosen cells."""
+(median over seeds) written in it -- or, for the lazy-rich rule, the mean relative weight movement --, seed
+disagreement hatched; and train/test curves of chosen cells."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,9 +14,12 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from toymodels.errors import ConfigError  # noqa: E402
+
+from . import save_figure  # noqa: E402
 from toymodels.metrics.phases import PHASES  # noqa: E402
 
-COLOURS = {"comprehension": "#1a9850", "grokking": "#fdae61", "memorization": "#d73027", "confusion": "#bdbdbd"}
+COLOURS = {"comprehension": "#1a9850", "grokking": "#fdae61", "memorization": "#d73027", "confusion": "#bdbdbd",
+           "rich": "#762a83", "lazy": "#a6dba0", "diverged": "#404040"}
 
 
 def axis_mode(values: list, log_hint: bool) -> str:
@@ -89,8 +93,11 @@ def _close(a, b) -> bool:
 
 
 def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log_y: bool, title: str,
-                       out: Path) -> tuple[Path, Path]:
-    """Draw the diagram of ``rows`` (grid.csv rows) to ``out``.png and .svg; returns both paths."""
+                       out: Path, phases: tuple[str, ...] = PHASES, label=None,
+                       legend_title: str = "phase (cell: steps to generalise)") -> tuple[Path, Path]:
+    """Draw the diagram of ``rows`` (grid.csv rows) to ``out``.png and .svg; returns both paths. ``phases``: the
+    rule's phase names (each in COLOURS); ``label``: row -> the text in its cell (default: steps to generalise)."""
+    label_of = label or (lambda r: _steps_label(r.get("steps_to_generalise")))
     xs = sorted({r[x] for r in rows}, key=_sort_key)
     ys = sorted({r[y] for r in rows}, key=_sort_key) if y else [0]
     mx, my = axis_mode(xs, log_x), axis_mode(ys, log_y) if y else "categorical"
@@ -98,14 +105,14 @@ def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log
     cy, Y = _coords(ys, my)
     code = np.full((len(ys), len(xs)), np.nan)
     for r in rows:
-        code[ys.index(r[y]) if y else 0, xs.index(r[x])] = PHASES.index(r["phase"])
+        code[ys.index(r[y]) if y else 0, xs.index(r[x])] = phases.index(r["phase"])
     fig, ax = plt.subplots(figsize=(3.6 + 0.55 * max(len(xs), 4), 1.6 + 0.45 * max(len(ys), 4) if y else 2.6))
-    cmap = ListedColormap([COLOURS[p] for p in PHASES])
-    ax.pcolormesh(X, Y, np.ma.masked_invalid(code), cmap=cmap, vmin=-0.5, vmax=len(PHASES) - 0.5,
+    cmap = ListedColormap([COLOURS[p] for p in phases])
+    ax.pcolormesh(X, Y, np.ma.masked_invalid(code), cmap=cmap, vmin=-0.5, vmax=len(phases) - 0.5,
                   edgecolors="white", linewidth=0.5)
     for r in rows:
         i, j = ys.index(r[y]) if y else 0, xs.index(r[x])
-        label = _steps_label(r.get("steps_to_generalise"))
+        label = label_of(r)
         if r.get("agreement", 1) < 1:
             label += f"\n{r['agreement']:.0%}"
             ax.fill_between([X[j], X[j + 1]], Y[i], Y[i + 1], facecolor="none", hatch="//", edgecolor="white",
@@ -116,18 +123,14 @@ def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log
         _style_axis(ax, "y", ys, my, y)
     else:
         ax.set_yticks([])
-    ax.legend(handles=[Patch(color=COLOURS[p], label=p) for p in PHASES], loc="upper left",
-              bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8, title="phase (cell: steps to generalise)",
+    ax.legend(handles=[Patch(color=COLOURS[p], label=p) for p in phases], loc="upper left",
+              bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8, title=legend_title,
               title_fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = out.parent / (out.name + ".png"), out.parent / (out.name + ".svg")
-    fig.savefig(png, dpi=150)
-    fig.savefig(svg)
-    plt.close(fig)
-    return png, svg
+    png = save_figure(fig, out.parent / (out.name + ".png"), 150, svg=True)
+    return png, png.parent / (out.name + ".svg")
 
 
 def _sort_key(v):
@@ -153,7 +156,4 @@ def draw_curves(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], th
     ax.legend(fontsize=7)
     fig.tight_layout()
     out = Path(out)
-    out = out.parent / (out.name + ".png")
-    fig.savefig(out, dpi=150)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out.parent / (out.name + ".png"), 150)

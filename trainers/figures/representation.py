@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from . import save_figure  # noqa: E402
+
 PANELS = [  # (title, measures, log y)
     ("representation (Liu)", ["rqi", "predicted_test_acc"], False),
     ("Fourier ablations (Nanda), train rows", ["restricted_loss", "excluded_loss"], True),
@@ -62,11 +64,7 @@ def draw_representation(run_dir: Path, members: list[int], out: Path) -> Path:
     axes[-1].set_xscale("log")
     axes[-1].set_xlabel("step")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, 130)
 
 
 def embedding_of(state: dict) -> torch.Tensor:
@@ -106,9 +104,7 @@ def draw_embedding_pca(run_dir: Path, member: int, out_dir: Path, max_images: in
         ax.set_title(f"member {member}, step {step}: embedding PCA", fontsize=8)
         fig.tight_layout()
         out = Path(out_dir) / f"embedding_pca_member{member}_step{step:08d}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
+        save_figure(fig, out, 120)
         paths.append(out)
     return paths
 

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from einops import rearrange  # noqa: E402
 
+from . import save_figure  # noqa: E402
 from toymodels.metrics.spectra import detx_metrics, esd_stack, fit_mp, fit_power_law  # noqa: E402
 
 from .representation import load_histories  # noqa: E402
@@ -55,11 +56,7 @@ def draw_alpha_over_training(run_dir: Path, members: list[int], out: Path) -> Pa
     axes[-1].set_xlabel("step")
     axes[0].set_title("power-law alpha of each layer (line style: member) over training", fontsize=8)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, 130)
 
 
 def snapshot_matrices(state: dict) -> dict[str, torch.Tensor]:
@@ -105,11 +102,7 @@ def draw_esd(W: torch.Tensor, title: str, out: Path) -> Path:
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, 130)
 
 
 def draw_member_esds(run_dir: Path, member: int, step: int | None = None) -> list[Path]:
