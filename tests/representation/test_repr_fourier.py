@@ -308,7 +308,7 @@ def test_transformer_layout_end_to_end():
     a, b = grid(p)
     x = torch.from_numpy(np.stack([a, b], 1))
     with torch.no_grad():
-        acts = m.block_last(m.residual(x))["mlp_post"]
+        acts = m.activations(x)["mlp_post"]
         logits = m(x)
     kf = key_frequencies(acts, p)
     labels = torch.from_numpy((a + b) % p)

@@ -7,8 +7,9 @@ without bias; the loss reads the last position. Initialisation as in the progres
 W_U; zero MLP biases. By default the unembedding has a logit for every input token including "=" (n_symbols + 1
 outputs), as in that code.
 
-Only the last position's output reaches the logits, so only its query, attention row and MLP are computed
-(keys and values of all three positions are): this is exact, not an approximation.
+Only the last position's output reaches the logits, so only its attention row and MLP are computed, and since
+the "=" query is the same for every row, keys, values and their W_O images are computed once per symbol rather
+than once per row (``symbol_tables``): exact algebra, not an approximation.
 
 Parameters use TransformerLens' layouts with a leading E: W_E [E, d_vocab, d_model], W_pos [E, 3, d_model],
 W_Q/W_K/W_V [E, H, d_model, d_head], W_O [E, H, d_head, d_model], W_in [E, d_model, d_mlp], b_in [E, d_mlp],
@@ -68,24 +69,49 @@ class EnsembleTransformer(EnsembleModel):
             "W_U": randn(d, self.d_vocab_out) / self.d_vocab_out**0.5,
         }
 
-    def residual(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual stream entering the block. x: [B, 2] shared or [E, B, 2] per-member pairs -> [E, B, 3, d]."""
-        per_member = x.dim() == 3
-        a = gather_rows(self.W_E, x[..., 0], per_member) + self.W_pos[:, None, 0]  # [E, B, d]
-        b = gather_rows(self.W_E, x[..., 1], per_member) + self.W_pos[:, None, 1]
-        eq = (self.W_E[:, -1] + self.W_pos[:, 2])[:, None, :].expand_as(a)
-        return torch.stack([a, b, eq], dim=2)
+    def symbol_tables(self) -> dict[str, torch.Tensor]:
+        """What attention needs, per member and per symbol rather than per row.
 
-    def block_last(self, resid: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Attention and MLP at the last position. resid: [E, B, 3, d]. Returns the intermediate activations:
-        attn [E, B, H, 3], mlp_pre / mlp_post [E, B, d_mlp], resid_post [E, B, d]."""
-        q = einsum(resid[:, :, -1], self.W_Q, "e b d, e h d k -> e b h k")
-        k = einsum(resid, self.W_K, "e b p d, e h d k -> e b h p k")
-        v = einsum(resid, self.W_V, "e b p d, e h d k -> e b h p k")
-        scores = einsum(q, k, "e b h k, e b h p k -> e b h p") / self.d_head**0.5
-        attn = F.softmax(scores, dim=-1)  # the last query sees every position: no causal mask needed
-        z = einsum(attn, v, "e b h p, e b h p k -> e b h k")
-        mid = resid[:, :, -1] + einsum(z, self.W_O, "e b h k, e h k d -> e b d")
+        Only the "=" position's output reaches the logits, and its residual (W_E["="] + W_pos[2]) is the same for
+        every row, so its query is one vector per member; keys and values at positions 0 and 1 depend only on the
+        symbol there. Returns scores s_a, s_b [E, S, H] (s_eq [E, H]) already scaled by 1/sqrt(d_head), values
+        v_a, v_b [E, S, H, d_head] (v_eq [E, H, d_head]) and resid_eq [E, d].
+        """
+        S = self.n_symbols
+        emb_a = self.W_E[:, :S] + self.W_pos[:, None, 0]  # [E, S, d]
+        emb_b = self.W_E[:, :S] + self.W_pos[:, None, 1]
+        resid_eq = self.W_E[:, -1] + self.W_pos[:, 2]  # [E, d]
+        q = einsum(resid_eq, self.W_Q, "e d, e h d k -> e h k") / self.d_head**0.5
+
+        def score_and_value(emb):
+            k = einsum(emb, self.W_K, "e s d, e h d k -> e s h k")
+            return einsum(k, q, "e s h k, e h k -> e s h"), einsum(emb, self.W_V, "e s d, e h d k -> e s h k")
+
+        s_a, v_a = score_and_value(emb_a)
+        s_b, v_b = score_and_value(emb_b)
+        s_eq, v_eq = score_and_value(resid_eq[:, None])
+        return {"s_a": s_a, "s_b": s_b, "s_eq": s_eq[:, 0], "v_a": v_a, "v_b": v_b, "v_eq": v_eq[:, 0],
+                "resid_eq": resid_eq}
+
+    def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Last-position activations. x: [B, 2] shared or [E, B, 2] per-member operand pairs. Returns
+        attn [E, B, H, 3] (attention of the "=" query on a, b, =), mlp_pre / mlp_post [E, B, d_mlp] and
+        resid_post [E, B, d].
+
+        Scores and values come from per-symbol tables (``symbol_tables``): the same sums as attending row by
+        row, in another order, without per-row key, query and value products.
+        """
+        per_member = x.dim() == 3
+        t = self.symbol_tables()
+        B = x.shape[-2]
+        scores = torch.stack([gather_rows(t["s_a"], x[..., 0], per_member), gather_rows(t["s_b"], x[..., 1], per_member),
+                              t["s_eq"][:, None, :].expand(-1, B, -1)], dim=-1)  # [E, B, H, 3]
+        attn = F.softmax(scores, dim=-1)
+        H, k = self.n_heads, self.d_head
+        v_a = gather_rows(t["v_a"].flatten(2), x[..., 0], per_member).unflatten(-1, (H, k))  # [E, B, H, k]
+        v_b = gather_rows(t["v_b"].flatten(2), x[..., 1], per_member).unflatten(-1, (H, k))
+        z = attn[..., 0, None] * v_a + attn[..., 1, None] * v_b + attn[..., 2, None] * t["v_eq"][:, None]
+        mid = t["resid_eq"][:, None, :] + einsum(z, self.W_O, "e b h k, e h k d -> e b d")
         pre = einsum(mid, self.W_in, "e b d, e d m -> e b m") + self.b_in[:, None]
         post = F.relu(pre) if self.act == "relu" else F.gelu(pre)
         out = mid + einsum(post, self.W_out, "e b m, e m d -> e b d") + self.b_out[:, None]
@@ -93,7 +119,7 @@ class EnsembleTransformer(EnsembleModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 2] or [E, B, 2] int64 operand pairs -> logits [E, B, d_vocab_out] at the last position."""
-        h = self.block_last(self.residual(x))["resid_post"]
+        h = self.activations(x)["resid_post"]
         return einsum(h, self.W_U, "e b d, e d v -> e b v")
 
     def member_state(self, e):

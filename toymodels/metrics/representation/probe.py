@@ -46,7 +46,7 @@ class RepresentationProbe:
     def _forward(self, model, x):
         """(last hidden layer [E, B, H] and its padding mask [E, H] or None, logits [E, B, C], extras)."""
         if isinstance(model, EnsembleTransformer):
-            acts = model.block_last(model.residual(x))
+            acts = model.activations(x)
             logits = torch.einsum("ebd,edv->ebv", acts["resid_post"], model.W_U)
             return acts["mlp_post"], None, logits
         mlp = model.decoder if isinstance(model, EnsembleLiuToy) else model
