@@ -40,6 +40,11 @@ def output_dim(cfg: RunConfig, table: TaskTable) -> int:
 
 def build_model(cfg: RunConfig, members: MemberTable, table: TaskTable):
     m, E = cfg.model, len(members)
+    if m.name != "two_layer" and (cfg.probes.lazy_rich or cfg.sweep.phase.rule == "lazy_rich"):
+        from toymodels.errors import ConfigError
+
+        raise ConfigError("probes.lazy_rich" if cfg.probes.lazy_rich else "sweep.phase.rule",
+                          f"the lazy-rich measures apply to model two_layer (got {m.name})")
     n_out = output_dim(cfg, table)
     if m.name == "transformer":
         if table.input_kind != "pairs":
@@ -49,10 +54,43 @@ def build_model(cfg: RunConfig, members: MemberTable, table: TaskTable):
         return EnsembleTransformer(E, table.n_symbols, n_out, m.d_model, m.n_heads, m.d_head, m.d_mlp,
                                    m.act or "relu", logit_for_equals=m.logit_for_equals and cfg.loss.name != "mse")
     widths = [int(w) for w in members.column("model.width")]
+    if m.name == "two_layer":
+        return _two_layer(cfg, members, table, n_out, widths)
     if m.name == "mlp":
         in_dim = 2 * table.n_symbols if table.input_kind == "pairs" else table.input_dim
         return EnsembleMLP(E, in_dim, n_out, m.width, m.depth, m.act or "relu", m.bias, table.input_kind, widths)
     return EnsembleLiuToy(E, table.n_symbols, n_out, m.d_embed, m.width, m.depth, m.act or "tanh", widths)
+
+
+def _two_layer(cfg: RunConfig, members: MemberTable, table: TaskTable, n_out: int, widths: list[int]):
+    """two_layer on a classification table (one-hot operand pairs, or images), f - f0 by default."""
+    from toymodels.errors import ConfigError
+    from toymodels.models.two_layer import ACTIVATIONS, EnsembleTwoLayer
+
+    m, act = cfg.model, cfg.model.act or "relu"
+    if act not in ACTIVATIONS:
+        raise ConfigError("model.act", f"must be one of {', '.join(ACTIVATIONS)} for two_layer (got {act})")
+    if cfg.optimizer.name != "sgd":
+        raise ConfigError("optimizer.name", f"two_layer's parameterisations scale SGD's learning rate (gamma0^2, "
+                                            f"N for mup); use sgd (got {cfg.optimizer.name})")
+    for g in [m.gamma0, *members.column("model.gamma0")]:  # the base value too, even where members override it
+        if not g > 0:
+            raise ConfigError("model.gamma0", f"must be > 0 (got {g})")
+    if cfg.probes.representation:
+        raise ConfigError("probes.representation", "measures transformers and MLPs; use probes.lazy_rich for "
+                                                   "two_layer")
+    if cfg.probes.spectra and len(set(widths)) > 1:
+        raise ConfigError("probes.spectra", "two_layer members of different widths: run one width per fit")
+    if cfg.probes.lazy_rich and not cfg.probes.rows >= 2:
+        raise ConfigError("probes.rows", f"the kernel alignments need >= 2 probe rows (got {cfg.probes.rows})")
+    if cfg.sweep.phase.rule == "lazy_rich" and not cfg.probes.lazy_rich:
+        raise ConfigError("sweep.phase.rule", "lazy_rich classifies by the lazy-rich measures: set "
+                                              "probes.lazy_rich: true")
+    pairs = table.input_kind == "pairs"
+    in_dim = 2 * table.n_symbols if pairs else table.input_dim
+    q = 2.0 if pairs else float(table.x.double().pow(2).sum(1).mean())  # E|x|^2 over the table
+    return EnsembleTwoLayer(len(members), in_dim, n_out, widths, act, m.parameterization,
+                            [float(g) for g in members.column("model.gamma0")], q, table.input_kind, m.center)
 
 
 def build_optimizer(cfg: RunConfig, members: MemberTable, model):
@@ -60,9 +98,13 @@ def build_optimizer(cfg: RunConfig, members: MemberTable, model):
     by_group: dict[str, list] = {}
     for name, p in model.named_parameters():
         by_group.setdefault(model.group_of(name), []).append(p)
+    scale = getattr(model, "lr_scale", None)  # [E] per-member lr multiplier of a parameterisation (two_layer)
     groups = []
     for g, params in by_group.items():
-        groups.append({"params": params, "name": g, "lr": members.group_column(g, "lr"),
+        lr = members.group_column(g, "lr")
+        if scale is not None:
+            lr = [x * s for x, s in zip(lr, scale.tolist())]
+        groups.append({"params": params, "name": g, "lr": lr,
                        "weight_decay": members.group_column(g, "weight_decay")})
     common = dict(lr=members.column("optimizer.lr"), weight_decay=members.column("optimizer.weight_decay"),
                   warmup_steps=members.column("optimizer.warmup_steps"))

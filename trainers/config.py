@@ -30,15 +30,18 @@ class TaskConfig:
     noise_std: float = 0.0  # label noise sigma
     test_size: Optional[int] = None  # held-out rows for models without an exact population loss
     teacher_width: int = 4  # teacher task: hidden units of the teacher
+    teacher_act: Optional[str] = None  # teacher task: relu|tanh|quadratic|linear (None: the student's model.act)
 
 
 @dataclass
 class ModelConfig:
-    """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder)."""
+    """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder); linear and
+    random_features (regression); two_layer (f = a . act(W x) in a lazy-to-rich parameterisation: any task)."""
 
     name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer"] = "transformer"
     init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
     act: Optional[str] = None  # relu (transformer, mlp), tanh (liu_toy) by default; mlp: relu|tanh|gelu|quadratic|identity
+    #                            two_layer: relu (default)|tanh|quadratic|linear
     # transformer
     d_model: int = 128
     n_heads: int = 4
@@ -59,7 +62,8 @@ class ModelConfig:
     per_mode_lr: bool = False
     # two_layer: f(x) = a . act(W x) in a parameterisation with richness gamma0 (lazy <-> rich)
     parameterization: Literal["ntk", "standard", "mup"] = "mup"
-    gamma0: float = 1.0
+    gamma0: float = 1.0  # per member; SGD's lr is multiplied by gamma0^2 (and by N for mup)
+    center: bool = True  # two_layer: train f - f0 (f0: the network at its initial weights)
 
 
 @dataclass
@@ -114,6 +118,7 @@ class StreamSeeds:
     templates: Optional[int] = None
     data: Optional[int] = None  # regression inputs
     projection: Optional[int] = None  # random-feature projection
+    teacher: Optional[int] = None  # teacher task: the teacher network's weights
 
 
 @dataclass
@@ -140,11 +145,13 @@ class TrainConfig:
 @dataclass
 class ProbeConfig:
     """Measurements of the weights and representations over training, on their own (log-spaced) schedule:
-    ``representation`` (RQI, Fourier measures, restricted/excluded loss, collapse, rank, CKA) and ``spectra``
-    (HTSR metrics of every weight matrix of every member)."""
+    ``representation`` (RQI, Fourier measures, restricted/excluded loss, collapse, rank, CKA), ``spectra``
+    (HTSR metrics of every weight matrix of every member) and ``lazy_rich`` (two_layer: weight movement, feature
+    kernel and NTK alignment with the target, NTK change; over ``rows`` probe rows)."""
 
     representation: bool = False
     spectra: bool = False
+    lazy_rich: bool = False
     schedule: Literal["linear", "log"] = "log"
     every: int = 1000  # linear schedule
     points: int = 30  # log schedule
@@ -163,11 +170,17 @@ class WandbConfig:
 
 @dataclass
 class PhaseConfig:
-    """Liu et al.'s phase rule: first steps reaching ``threshold`` accuracy, gap G, budget B (None: max_steps)."""
+    """The phase of each member. ``rule`` grokking: Liu et al.'s rule, first steps reaching ``threshold`` accuracy,
+    gap G, budget B (None: max_steps). ``rule`` lazy_rich (two_layer with probes.lazy_rich): "rich" when the final
+    relative weight movement |W - W0|/|W0| >= ``movement`` (and, if ``alignment_gain`` is set, the NTK-target
+    alignment rose by at least that much), else "lazy"; "diverged" members apart."""
 
+    rule: Literal["grokking", "lazy_rich"] = "grokking"
     threshold: float = 0.9
     gap: int = 1000
     budget: Optional[int] = None
+    movement: float = 0.1
+    alignment_gain: Optional[float] = None
 
 
 @dataclass

@@ -45,9 +45,9 @@ class StepTQDMBar(_StepsTotal, TQDMProgressBar):
 
 
 def probe_callbacks(cfg: RunConfig, engine, run_dir: Path) -> list[L.Callback]:
-    """The representation and spectra probes the config asks for, on their schedule."""
+    """The representation, spectra and lazy-rich probes the config asks for, on their schedule."""
     pc, out = cfg.probes, []
-    if not (pc.representation or pc.spectra):
+    if not (pc.representation or pc.spectra or pc.lazy_rich):
         return out
     steps = log_steps(cfg.train.max_steps, pc.points) if pc.schedule == "log" else \
         eval_steps(cfg.train.max_steps, "linear", pc.every, 0)
@@ -64,6 +64,14 @@ def probe_callbacks(cfg: RunConfig, engine, run_dir: Path) -> list[L.Callback]:
         from .callbacks.spectra import SpectraCallback
 
         out.append(SpectraCallback(steps, run_dir, full=pc.spectra_full, seed=cfg.seed))
+    if pc.lazy_rich:
+        from toymodels.errors import ConfigError
+
+        from .callbacks.lazy_rich import LazyRichCallback
+
+        if cfg.model.name != "two_layer":
+            raise ConfigError("probes.lazy_rich", f"measures model two_layer (got {cfg.model.name})")
+        out.append(LazyRichCallback(engine, steps, run_dir, pc.rows))
     return out
 
 

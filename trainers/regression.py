@@ -1,10 +1,15 @@
-"""Regression fits (task powerlaw; models linear and random_features): settings checks, memory model, the engine
-built from the members table, and the callbacks every regression fit runs (train-test gap, theory overlay).
+"""Regression fits (task powerlaw; models linear and random_features; two_layer on powerlaw or teacher): settings
+checks, memory model, the engine built from the members table, and the callbacks every regression fit runs (train-test
+gap, theory overlay; random features and the linear model only).
 
 Per member: N = model.width (random features; the linear model has N = M = task.dim), P = task.train_size,
 lr = optimizer.lr (times M/N with model.per_mode_lr), lambda = model.ridge, sigma = task.noise_std, seeds of the
 streams data / projection / noise / batch. Training is gradient descent (optimizer sgd; train.batch_size null = full
 batch) from zero on (1/P)|y - Z v|^2 + lambda |v|^2 (``toymodels.regression.engine``).
+
+two_layer (``toymodels.regression.two_layer``): per member N = model.width, gamma0 = model.gamma0, P, lr (times the
+parameterisation's multiplier: gamma0^2, times N for mup), sigma, seeds of init / data / noise / teacher / batch;
+(S)GD on (1/P)|f - f0 - y|^2 from the parameterisation's random initialisation.
 """
 from __future__ import annotations
 
@@ -46,24 +51,19 @@ def step_sizes(cfg: RunConfig, members: MemberTable) -> list[float]:
 def validate_regression(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     """Regression-specific checks (the generic ones already ran): one ConfigError naming the key."""
     t, m, o, f = cfg.task, cfg.model, cfg.optimizer, cfg.filters
+    if m.name == "two_layer":
+        validate_two_layer(cfg, members)
+        if check_memory:
+            check_memory_fits(cfg, members)
+        return
     if t.name == "teacher":
-        _fail("task.name", "teacher is not available yet (it comes with the two-layer model); use powerlaw")
+        _fail("task.name", f"the teacher task trains model two_layer (got {m.name}); use task powerlaw")
     if m.name not in ("linear", "random_features"):
-        _fail("model.name", f"{m.name} does not train on task {t.name} yet; use linear or random_features")
-    if not t.dim >= 1:
-        _fail("task.dim", f"M must be >= 1 (got {t.dim})")
-    if not t.alpha > 1:
-        _fail("task.alpha", f"must be > 1 (got {t.alpha}): sum_k eta_k = sum_k k^-alpha diverges as M grows, so the "
-                            "input norm, the GD step limit and the scaling-law theory depend on M")
-    if not t.r > 0:
-        _fail("task.r", f"must be > 0 (got {t.r}): a = 1 + 2 alpha r must exceed 1, else the target power "
-                        "sum_k k^-a diverges")
-    for P in members.column("task.train_size"):
-        if P is None or not P >= 1:
-            _fail("task.train_size", f"P must be an integer >= 1 (got {P})")
-    for s in members.column("task.noise_std"):
-        if not s >= 0:
-            _fail("task.noise_std", f"sigma must be >= 0 (got {s})")
+        _fail("model.name", f"{m.name} does not train on task {t.name} yet; use linear, random_features or two_layer")
+    _check_task_and_sizes(cfg, members)
+    if cfg.probes.lazy_rich or cfg.sweep.phase.rule == "lazy_rich":
+        _fail("probes.lazy_rich" if cfg.probes.lazy_rich else "sweep.phase.rule",
+              f"the lazy-rich measures apply to model two_layer (got {m.name})")
     for lam in members.column("model.ridge"):
         if not lam >= 0:
             _fail("model.ridge", f"lambda must be >= 0 (got {lam})")
@@ -104,6 +104,84 @@ def validate_regression(cfg: RunConfig, members: MemberTable, check_memory: bool
         check_memory_fits(cfg, members)
 
 
+def _check_task_and_sizes(cfg: RunConfig, members: MemberTable):
+    """Checks shared by every regression model: the task's exponents, P, sigma."""
+    t = cfg.task
+    if not t.dim >= 1:
+        _fail("task.dim", f"M must be >= 1 (got {t.dim})")
+    if t.name == "powerlaw":
+        if not t.alpha > 1:
+            _fail("task.alpha", f"must be > 1 (got {t.alpha}): sum_k eta_k = sum_k k^-alpha diverges as M grows, so "
+                                "the input norm, the GD step limit and the scaling-law theory depend on M")
+        if not t.r > 0:
+            _fail("task.r", f"must be > 0 (got {t.r}): a = 1 + 2 alpha r must exceed 1, else the target power "
+                            "sum_k k^-a diverges")
+    for P in members.column("task.train_size"):
+        if P is None or not P >= 1:
+            _fail("task.train_size", f"P must be an integer >= 1 (got {P})")
+    for s in members.column("task.noise_std"):
+        if not s >= 0:
+            _fail("task.noise_std", f"sigma must be >= 0 (got {s})")
+
+
+def two_layer_gram(cfg: RunConfig) -> bool:
+    """Does a two-layer regression fit train on sufficient statistics (linear activation, full batch, float64)?"""
+    return (cfg.model.act or "relu") == "linear" and cfg.train.batch_size is None and cfg.train.precision == "64"
+
+
+def two_layer_exact(cfg: RunConfig) -> bool:
+    """Is the test loss an exact population loss (linear network and linear target)?"""
+    act = cfg.model.act or "relu"
+    return act == "linear" and (cfg.task.name == "powerlaw" or (cfg.task.teacher_act or act) == "linear")
+
+
+def validate_two_layer(cfg: RunConfig, members: MemberTable):
+    """two_layer on a regression task (powerlaw or teacher)."""
+    from toymodels.models.two_layer import ACTIVATIONS as NET_ACTS
+    from toymodels.tasks.teacher import TEACHER_ACTIVATIONS
+
+    t, m, o, f = cfg.task, cfg.model, cfg.optimizer, cfg.filters
+    for key, value in (("model.projection_alpha", m.projection_alpha is not None), ("model.per_mode_lr", m.per_mode_lr)):
+        if value:
+            _fail("model.name", f"two_layer takes no random-feature settings: unset {key}")
+    _check_task_and_sizes(cfg, members)
+    act = m.act or "relu"
+    if act not in NET_ACTS:
+        _fail("model.act", f"must be one of {', '.join(NET_ACTS)} for two_layer (got {act})")
+    if t.name == "teacher":
+        if not t.teacher_width >= 1:
+            _fail("task.teacher_width", f"must be >= 1 (got {t.teacher_width})")
+        if (t.teacher_act or act) not in TEACHER_ACTIVATIONS:
+            _fail("task.teacher_act", f"must be one of {', '.join(TEACHER_ACTIVATIONS)} (got {t.teacher_act})")
+    elif t.teacher_act is not None:
+        _fail("task.teacher_act", "applies to the teacher task only")
+    for g in [m.gamma0, *members.column("model.gamma0")]:  # the base value too, even where members override it
+        if not g > 0:
+            _fail("model.gamma0", f"must be > 0 (got {g})")
+    for lam in members.column("model.ridge"):
+        if lam != 0:
+            _fail("model.ridge", f"two_layer has no ridge term; use optimizer.weight_decay (got {lam})")
+    for lr in members.column("optimizer.lr"):
+        if not lr > 0:
+            _fail("optimizer.lr", f"must be > 0 (got {lr})")
+    if not two_layer_exact(cfg) and not (t.test_size or 0) >= 1:
+        _fail("task.test_size", "a nonlinear network or target has no exact population loss: set a held-out size >= 1")
+    if o.name != "sgd":
+        _fail("optimizer.name", f"two_layer's parameterisations scale SGD's learning rate (gamma0^2, N for mup); "
+                                f"use sgd (got {o.name})")
+    if cfg.loss.name not in ("cross_entropy", "mse"):
+        _fail("loss.name", f"regression uses the squared loss; leave loss.name unset or mse (got {cfg.loss.name})")
+    if f.grokfast != "none" or f.perpgrad or f.constant_norm:
+        _fail("filters", "gradient filters and norm constraints are not part of the regression models")
+    for probe in ("representation", "spectra"):
+        if getattr(cfg.probes, probe):
+            _fail(f"probes.{probe}", "applies to classification models; use probes.lazy_rich for two_layer")
+    if cfg.probes.lazy_rich and not cfg.probes.rows >= 2:
+        _fail("probes.rows", f"the kernel alignments need >= 2 probe rows (got {cfg.probes.rows})")
+    if cfg.sweep.phase.rule == "lazy_rich" and not cfg.probes.lazy_rich:
+        _fail("sweep.phase.rule", "lazy_rich classifies by the lazy-rich measures: set probes.lazy_rich: true")
+
+
 # ---- memory ------------------------------------------------------------------------------------------------------
 def estimate_bytes(cfg: RunConfig, members: MemberTable) -> int:
     """Peak memory of one regression fit: features Z [E, P_max, N_max] (+ held-out rows), projections F
@@ -113,6 +191,8 @@ def estimate_bytes(cfg: RunConfig, members: MemberTable) -> int:
     N = max(widths(cfg, members))
     P = max(int(p) for p in members.column("task.train_size"))
     b = 8 if cfg.train.precision == "64" else 4
+    if cfg.model.name == "two_layer":
+        return _two_layer_bytes(cfg, E, M, N, P, b)
     act = (cfg.model.act or "linear") != "linear"
     T = int(cfg.task.test_size or 0) if act else 0
     resident = E * (P + T) * N * b + (E * M * N * b if cfg.model.name == "random_features" else 0) + 4 * E * N * b
@@ -122,6 +202,21 @@ def estimate_bytes(cfg: RunConfig, members: MemberTable) -> int:
     solve = E * (P * N + 3 * r * r) * 8
     build = (P + T) * (M + N) * 8 * 2
     return resident + max(step, solve, build)
+
+
+def _two_layer_bytes(cfg: RunConfig, E: int, M: int, N: int, P: int, b: int) -> int:
+    """Two-layer fits: W, W0, gradient, momentum [E, M, N]; rows X [E, P, M] (gram mode: S [E, M, M]) and held-out
+    rows; the step's activations [E, B, N] (a few copies for backward) or an evaluation's; the float64 set-up."""
+    T = 0 if two_layer_exact(cfg) else int(cfg.task.test_size or 0)
+    gram = two_layer_gram(cfg)
+    params = 4 * E * (M + 1) * N * b
+    data = E * M * M * b if gram else E * P * (M + 2) * b
+    held = E * T * (M + 2) * b
+    B = cfg.train.batch_size or P
+    step = 0 if gram else 4 * E * B * N * b
+    evaluate = 0 if gram else 2 * E * max(P, T) * N * b
+    build = (P + T) * M * 8 * 2 + M * M * 8
+    return params + data + held + max(step, evaluate, build)
 
 
 def check_memory_fits(cfg: RunConfig, members: MemberTable):
@@ -174,8 +269,50 @@ def _projections(cfg: RunConfig, members: MemberTable, N: list[int], dtype, devi
     return F
 
 
+def build_two_layer_engine(cfg: RunConfig, members: MemberTable, device: torch.device):
+    """The two-layer regression engine: model initialised from each member's "init" stream at its true width, data
+    from its data / noise / teacher streams, SGD at lr times the parameterisation's multiplier."""
+    from toymodels.models.two_layer import EnsembleTwoLayer
+    from toymodels.regression.two_layer import TwoLayerEngine, build_network_data
+    from toymodels.tasks.teacher import TeacherTask
+
+    t, m, E = cfg.task, cfg.model, len(members)
+    dtype = F64 if cfg.train.precision == "64" else torch.float32
+    act = m.act or "relu"
+    if t.name == "powerlaw":
+        task = PowerLawTask(int(t.dim), float(t.alpha), float(t.r), 0.0)  # sigma is per member
+        q = float(task.eta.sum())
+    else:
+        task = TeacherTask(int(t.dim), int(t.teacher_width), t.teacher_act or act)
+        q = task.in_sq_norm
+    N = widths(cfg, members)
+    gamma0 = [float(g) for g in members.column("model.gamma0")]
+    model = EnsembleTwoLayer(E, int(t.dim), 1, N, act, m.parameterization, gamma0, q, "dense", m.center)
+    model.reset_parameters(members.stream_seeds("init"), members.column("model.init_scale"))
+    model = model.to(device=device, dtype=dtype)
+    P = [int(p) for p in members.column("task.train_size")]
+    sigmas = [float(s) for s in members.column("task.noise_std")]
+    data = build_network_data(task, model, P, members.stream_seeds("data"), members.stream_seeds("noise"),
+                              members.stream_seeds("teacher"), sigmas, t.test_size, two_layer_gram(cfg),
+                              cfg.probes.rows)
+    scale = model.lr_scale.tolist()
+    groups = [{"params": [p], "name": g, "lr": [lr * s for lr, s in zip(members.group_column(g, "lr"), scale)],
+               "weight_decay": members.group_column(g, "weight_decay")}
+              for p, g in ((model.W, "hidden"), (model.a, "readout"))]
+    lr_eff = list(groups[0]["lr"])  # (the optimiser turns the groups' lists into tensors)
+    optimizer = EnsembleSGD(groups, E, momentum=members.column("optimizer.momentum"),
+                            nesterov=cfg.optimizer.nesterov, warmup_steps=members.column("optimizer.warmup_steps"))
+    columns = {"M": [int(t.dim)] * E, "N": N, "P": P, "lr": [float(x) for x in members.column("optimizer.lr")],
+               "lr_eff": lr_eff, "gamma0": gamma0, "parameterization": [m.parameterization] * E,
+               "act": [act] * E, "noise_std": sigmas, "batch": [cfg.train.batch_size or p for p in P]}
+    return TwoLayerEngine(model, data, optimizer, cfg.train.batch_size,
+                          torch.tensor(members.stream_seeds("batch"), dtype=torch.int64), columns)
+
+
 def build_regression_engine(cfg: RunConfig, members: MemberTable, device: torch.device) -> RegressionEngine:
     t, m, E = cfg.task, cfg.model, len(members)
+    if m.name == "two_layer":
+        return build_two_layer_engine(cfg, members, device)
     dtype = F64 if cfg.train.precision == "64" else torch.float32
     task = PowerLawTask(int(t.dim), float(t.alpha), float(t.r), 0.0)  # sigma is per member
     N = widths(cfg, members)
@@ -206,4 +343,6 @@ def regression_callbacks(cfg: RunConfig, engine: RegressionEngine, run_dir: Path
     from .callbacks.gap import TrainTestGap
     from .callbacks.theory_overlay import TheoryOverlay
 
+    if cfg.model.name == "two_layer":  # no closed-form limit or GD theory for a trained first layer
+        return []
     return [TrainTestGap(run_dir, engine), TheoryOverlay(run_dir, engine)]

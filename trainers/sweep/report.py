@@ -46,13 +46,27 @@ def phase_diagram(run_dir: Path, x: str | None = None, y: str | None = None, whe
     ph = cfg.sweep.phase
     budget = ph.budget if ph.budget is not None else cfg.train.max_steps
     n_seeds = rows[0]["seeds"]
-    title = (f"{cfg.name}: {len(rows)} grid points x {n_seeds} seed{'s' if n_seeds != 1 else ''}\n"
-             f"threshold acc {ph.threshold:g}, gap G = {ph.gap}, budget B = {budget}")
+    title = f"{cfg.name}: {len(rows)} grid points x {n_seeds} seed{'s' if n_seeds != 1 else ''}\n"
+    style = {}
+    if ph.rule == "lazy_rich":
+        from toymodels.metrics.lazy_rich import LAZY_RICH_PHASES
+
+        gain = f" and NTK alignment gain >= {ph.alignment_gain:g}" if ph.alignment_gain is not None else ""
+        title += f"rich: |W - W0|/|W0| >= {ph.movement:g}{gain} after {cfg.train.max_steps} steps"
+        style = dict(phases=LAZY_RICH_PHASES, label=_movement_label,
+                     legend_title="phase (cell: mean |W - W0|/|W0|)")
+    else:
+        title += f"threshold acc {ph.threshold:g}, gap G = {ph.gap}, budget B = {budget}"
     grid = cfg.sweep.grid
     slug = lambda k: k.replace(".", "-")  # noqa: E731  (dots would read as file suffixes)
     out = Path(out) if out else Path(run_dir) / "figures" / f"phase__{slug(x)}__{slug(y) if y else 'strip'}"
     return draw_phase_diagram(rows, x, y, is_log_axis(grid.get(x)), bool(y) and is_log_axis(grid.get(y)), title,
-                              out)
+                              out, **style)
+
+
+def _movement_label(row: dict) -> str:
+    v = row.get("mean_weight_change_W")
+    return "" if not isinstance(v, (int, float)) or v != v else f"{v:.2g}"
 
 
 def cell_curves(run_dir: Path, cells: list[str], out: Path | None = None) -> Path:

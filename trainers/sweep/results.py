@@ -1,5 +1,9 @@
 """A sweep's results: every finished chunk's members merged into RUN_DIR/members.csv with their grid point,
-seed, outcomes and phase, and RUN_DIR/grid.csv with one row per grid point (seeds aggregated)."""
+seed, outcomes and phase, and RUN_DIR/grid.csv with one row per grid point (seeds aggregated).
+
+The phase rule is ``sweep.phase.rule``: "grokking" (Liu et al., from the accuracy histories of classification fits;
+regression fits get no phase) or "lazy_rich" (two_layer fits with probes.lazy_rich, from the final relative weight
+movement and NTK-alignment gain in histories/lazy_rich_*.npy; ``toymodels.metrics.lazy_rich``)."""
 from __future__ import annotations
 
 import csv
@@ -7,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toymodels.errors import ConfigError
+from toymodels.metrics.lazy_rich import LAZY_RICH_PHASES, classify_lazy_rich, majority_phase
 from toymodels.metrics.phases import PHASES, majority, phases_from_history
 
 from ..config import RunConfig
@@ -33,8 +39,25 @@ def _value(v: str):
     return {"True": True, "False": False}.get(v, v)
 
 
+def lazy_rich_outcomes(chunk: Path, local: list[dict], cfg: RunConfig) -> list[dict]:
+    """Per member of a finished chunk: phase (lazy / rich / diverged), final relative weight movement of W and the
+    NTK-target alignment gain (final - first probe), from its lazy-rich histories."""
+    ph, h = cfg.sweep.phase, Path(chunk) / "histories"
+    if not (h / "lazy_rich_weight_change_W.npy").exists():
+        raise ConfigError("sweep.phase.rule", f"lazy_rich needs the lazy-rich probes (probes.lazy_rich: true); "
+                                              f"{chunk} has none")
+    move = np.load(h / "lazy_rich_weight_change_W.npy")[:, -1]
+    align = np.load(h / "lazy_rich_ntk_alignment.npy")
+    gain = align[:, -1] - align[:, 0]
+    diverged = np.array([str(r.get("diverged")) == "True" for r in local])
+    phase = classify_lazy_rich(move, diverged, ph.movement, gain, ph.alignment_gain)
+    return [{"phase": str(phase[j]), "weight_change_W": float(move[j]), "ntk_alignment_gain": float(gain[j])}
+            for j in range(len(local))]
+
+
 def collect(run_dir: Path, plan: Plan, cfg: RunConfig) -> list[dict]:
-    """One row per member of every finished chunk, in global member order, with s_train, s_test and phase."""
+    """One row per member of every finished chunk, in global member order, with s_train, s_test and phase (or, with
+    the lazy_rich rule, phase, weight_change_W and ntk_alignment_gain)."""
     ph = cfg.sweep.phase
     rows = []
     for c in plan.chunks:
@@ -42,7 +65,9 @@ def collect(run_dir: Path, plan: Plan, cfg: RunConfig) -> list[dict]:
         if not (d / "DONE").exists():
             continue
         local = read_members(d)
-        classification = (d / "histories" / "train_acc.npy").exists()  # regression fits have no phases
+        lazy_rich = lazy_rich_outcomes(d, local, cfg) if ph.rule == "lazy_rich" else None
+        # regression fits have no grokking phases
+        classification = lazy_rich is None and (d / "histories" / "train_acc.npy").exists()
         if classification:
             steps, train_acc = read_history(d, "train_acc")
             _, test_acc = read_history(d, "test_acc")
@@ -57,6 +82,8 @@ def collect(run_dir: Path, plan: Plan, cfg: RunConfig) -> list[dict]:
             if classification:
                 row.update({"s_train": int(s_train[j]) if s_train[j] >= 0 else None,
                             "s_test": int(s_test[j]) if s_test[j] >= 0 else None, "phase": str(phase[j])})
+            if lazy_rich is not None:
+                row.update(lazy_rich[j])
             rows.append(row)
     return sorted(rows, key=lambda r: r["member"])
 
@@ -65,13 +92,29 @@ REGRESSION_MEANS = ("final_train_loss", "final_test_loss", "best_test_loss", "li
                     "theory_limit_test_loss")
 
 
-def aggregate(rows: list[dict], keys: list[str]) -> list[dict]:
-    """One row per grid point: majority phase of its seeds, their agreement, median steps to generalise."""
+def _lazy_rich_point(point: dict, rs: list[dict]) -> dict:
+    """A lazy-rich grid point: majority phase, agreement, seed means of the movement, the gain and the losses."""
+    phase, agree = majority_phase([r["phase"] for r in rs])
+    row = {**point, "seeds": len(rs), "phase": phase, "agreement": round(agree, 4)}
+    for k in ("weight_change_W", "ntk_alignment_gain", "final_train_loss", "final_test_loss", "final_test_acc"):
+        vals = [r[k] for r in rs if isinstance(r.get(k), (int, float))]
+        if vals:
+            row[f"mean_{k}"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
+    row.update({f"n_{p}": sum(r["phase"] == p for r in rs) for p in LAZY_RICH_PHASES})
+    return row
+
+
+def aggregate(rows: list[dict], keys: list[str], rule: str = "grokking") -> list[dict]:
+    """One row per grid point: majority phase of its seeds, their agreement, median steps to generalise (grokking
+    rule) or mean weight movement and alignment gain (lazy_rich rule)."""
     points: dict[tuple, list[dict]] = {}
     for r in rows:
         points.setdefault(tuple(r[k] for k in keys), []).append(r)
     out = []
     for point, rs in points.items():
+        if rule == "lazy_rich":
+            out.append(_lazy_rich_point(dict(zip(keys, point)), rs))
+            continue
         if "phase" not in rs[0]:  # regression: seed means of the losses
             row = {**dict(zip(keys, point)), "seeds": len(rs)}
             row.update({f"mean_{k}": float(np.mean([r[k] for r in rs])) for k in REGRESSION_MEANS if k in rs[0]})
@@ -103,7 +146,7 @@ def _write(path: Path, rows: list[dict]):
 
 def write_results(run_dir: Path, plan: Plan, cfg: RunConfig) -> tuple[list[dict], list[dict]]:
     rows = collect(run_dir, plan, cfg)
-    grid = aggregate(rows, plan.grid_keys)
+    grid = aggregate(rows, plan.grid_keys, cfg.sweep.phase.rule)
     _write(Path(run_dir) / "members.csv", rows)
     _write(Path(run_dir) / "grid.csv", grid)
     return rows, grid

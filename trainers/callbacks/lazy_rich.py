@@ -1,0 +1,62 @@
+"""Lazy versus rich over training (toymodels.metrics.lazy_rich) for two-layer networks, on the probe schedule.
+
+Probe rows: a regression engine's first ``rows`` training rows of each member (targets y); a classification table's
+fixed random subset of ``rows`` rows (the same for every member; targets the members' one-hot labels).
+
+Written at the end of the fit (and kept in checkpoints, so a resumed fit continues them):
+    histories/lazy_rich_steps.npy                   [T]
+    histories/lazy_rich_<measure>.npy               [E, T]   weight_change_W, weight_change_a, ntk_alignment,
+                                                             feature_alignment, ntk_change, feature_kernel_change
+and, for regression fits, members.csv columns final_<measure> and ntk_alignment_gain (final - first probe).
+Member means go to the logger at each probe.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from toymodels.metrics.lazy_rich import lazy_rich_measures
+
+from .representation import ProbeRecorder
+
+
+def probe_rows(engine, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) the measures use: regression ([E, R, M], [E, R]) or classification ([R, ...] shared, [E, R, C])."""
+    if hasattr(engine, "probe_batch"):
+        x, y = engine.probe_batch()
+        return x[:, :rows], y[:, :rows]
+    data = engine.data
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randperm(data.table.rows, generator=g)[:min(rows, data.table.rows)].sort().values
+    idx = idx.to(data.labels.device)
+    labels = data.labels[:, idx]  # [E, R]
+    return data.table.x[idx], F.one_hot(labels, data.table.n_classes).to(engine.model.W.dtype)
+
+
+class LazyRichProbe:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __call__(self, model) -> dict[str, torch.Tensor]:
+        return lazy_rich_measures(model, self.x, self.y)
+
+
+class LazyRichCallback(ProbeRecorder):
+    prefix = "lazy_rich"
+
+    def __init__(self, engine, steps: list[int], run_dir: Path, rows: int = 256):
+        super().__init__(LazyRichProbe(*probe_rows(engine, rows)), steps, run_dir)
+        self.engine = engine
+
+    def on_train_end(self, trainer, pl_module):
+        super().on_train_end(trainer, pl_module)
+        cols = getattr(self.engine, "extra_columns", None)
+        if cols is None or not self.records:
+            return
+        for k, vals in self.records.items():
+            cols[f"final_{k}"] = np.asarray(vals[-1], dtype=float).tolist()
+        align = self.records["ntk_alignment"]
+        cols["ntk_alignment_gain"] = (np.asarray(align[-1]) - np.asarray(align[0])).tolist()
