@@ -47,7 +47,10 @@ def test_lazy_rich_sweep_phases_and_figures(tmp_path, capsys):
     assert main(["sweep", "--config", str(cfg), "--out_dir", str(tmp_path), "--train.max_steps", "60",
                  "--sweep.grid", "{model.width: [16, 256], model.gamma0: [0.01, 31.6]}", "--seeds", "[0]",
                  "--task.train_size", "64", "--wandb.mode", "disabled"]) == 0
-    run = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    run = Path(captured.out.strip().splitlines()[-1])
+    assert "rich 2, lazy 2, diverged 0" in captured.err  # progress counts the lazy-rich phases
+    assert (run / "figures" / "phase__model-gamma0__model-width.png").is_file()  # drawn by the sweep itself
     with open(run / "grid.csv") as f:
         grid = {(int(r["model.width"]), float(r["model.gamma0"])): r for r in csv.DictReader(f)}
     assert {k: r["phase"] for k, r in grid.items()} == {(16, 0.01): "lazy", (256, 0.01): "lazy",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toymodels.errors import ConfigError
+from toymodels.metrics.lazy_rich import LAZY_RICH_PHASES
 from toymodels.metrics.phases import PHASES
 
 from ..config import RunConfig
@@ -33,7 +34,8 @@ def _fmt_time(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, plan: Plan, done: int):
+    def __init__(self, plan: Plan, done: int, phases: tuple[str, ...] = PHASES):
+        self.phases = phases
         self.total, self.done0, self.done = len(plan.chunks), done, done
         self.members = {c.index: len(c.members) for c in plan.chunks}
         self.start = time.time()
@@ -44,15 +46,19 @@ class Progress:
         rate = elapsed / max(self.done - self.done0, 1)
         eta = rate * (self.total - self.done)
         counts = Counter(r.get("phase") for r in rows)
-        phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in PHASES) if None not in counts else "no phases"
+        phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in self.phases) if None not in counts else "no phases"
         print(f"[sweep] chunks {self.done}/{self.total} | {len(rows)} members done | elapsed {_fmt_time(elapsed)}, "
               f"ETA {_fmt_time(eta)} | {phases}", file=sys.stderr, flush=True)
 
 
 def _figure(run_dir: Path, cfg: RunConfig) -> Path | None:
-    if cfg.task.name in ("powerlaw", "teacher"):  # no phases: scripts/scaling_laws.py draws regression sweeps
+    if cfg.sweep.phase.rule != "lazy_rich" and cfg.task.name in ("powerlaw", "teacher"):  # no phases: scripts/scaling_laws.py draws regression sweeps
         return None
     try:
+        if cfg.sweep.phase.rule == "lazy_rich":  # gamma0 x width by default, and the movement / alignment maps
+            from ..figures.lazy_rich import lazy_rich_maps
+
+            return lazy_rich_maps(run_dir)[0]
         return phase_diagram(run_dir)[0]
     except ConfigError:  # e.g. more than two grid keys and nothing fixed: draw it later with --where
         return None
@@ -65,7 +71,7 @@ def run_sweep(cfg: RunConfig, run_dir: Path, plan: Plan) -> SweepResult:
     n_members = sum(len(c.members) for c in pending)
     print(f"[sweep] {len(plan.members)} members in {len(plan.chunks)} fit(s); {len(pending)} to run "
           f"({n_members} members) with the {cfg.sweep.backend} backend", file=sys.stderr, flush=True)
-    progress = Progress(plan, len(done))
+    progress = Progress(plan, len(done), LAZY_RICH_PHASES if cfg.sweep.phase.rule == "lazy_rich" else PHASES)
     dashboard = SweepDashboard(cfg, run_dir)
     figure = None
     try:
