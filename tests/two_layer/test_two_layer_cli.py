@@ -73,6 +73,8 @@ def test_time_exponent_table(tmp_path, capsys, name):
     out = capsys.readouterr().out.splitlines()
     body = [line for line in out[2:] if not line.startswith("/")]
     assert body and all("0.50" in line and "0.667" in line for line in body)  # beta = 2r = 0.5, rich 2b/(1+b)
+    # one row per member group, seeds pooled (outcome columns like step_test_loss_0.1 are not settings)
+    assert len(body) == (1 if name.startswith("rf") else 2) and all(line.split()[-1] == "2" for line in body)
     assert any(line.endswith(".png") for line in out)
 
 

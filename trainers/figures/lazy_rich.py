@@ -97,12 +97,16 @@ def predictions(beta: float) -> dict[str, float]:
     return {"lazy": beta, "rich": 2 * beta / (1 + beta) if beta < 1 else beta}
 
 
+# members.csv columns named "<section>.<key>" are varied settings (outcome columns such as step_test_loss_0.1 are not)
+SETTING_SECTIONS = ("task", "model", "optimizer", "loss", "filters", "train")
+
+
 def _groups(run_dir: Path) -> dict[str, list[int]]:
     """Member indices of each group of a fit: members whose varied settings (dotted columns) agree but for seed."""
     rows = read_members(run_dir)
     out: dict[str, list[int]] = {}
     for r in rows:
-        label = ", ".join(f"{k.split('.')[-1]}={r[k]}" for k in r if "." in k and not k.startswith("streams."))
+        label = ", ".join(f"{k.split('.')[-1]}={r[k]}" for k in r if k.split(".")[0] in SETTING_SECTIONS)
         out.setdefault(label or "all", []).append(int(r["member"]))
     return out
 
