@@ -16,7 +16,6 @@ import time
 import lightning as L
 import torch
 
-from toymodels.models import single
 from trainers.build import build_engine
 from trainers.config import RunConfig
 from trainers.fit import configure_precision

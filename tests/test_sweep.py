@@ -10,7 +10,7 @@ from trainers.cli import main
 from trainers.config import RunConfig
 from trainers.members import with_settings
 from trainers.sweep.grid import axis_values, expand_grid
-from trainers.sweep.plan import Plan, make_plan
+from trainers.sweep.plan import make_plan
 from trainers.sweep.backends import run_chunk
 from trainers.members import to_dict
 

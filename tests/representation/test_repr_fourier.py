@@ -170,7 +170,7 @@ def test_key_frequencies_match_reference_on_noisy_acts():
 
 
 def test_key_frequencies_padding_and_dead_neurons():
-    p, M = 11, 6
+    p = 11
     g = torch.Generator().manual_seed(6)
     freqs = torch.tensor([[1, 2, 3, 4, 5, 5]])
     acts = planted_acts(p, freqs, g)

@@ -33,6 +33,21 @@ from .limit import closed_form_limit, projection_loss
 F64 = torch.float64
 
 
+def guarded_update(engine, loss: torch.Tensor, backward: Callable[[torch.Tensor], None] | None = None,
+                   optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
+    """Backward of the per-member loss [E] (summed: members never share a scale), freeze the members whose loss,
+    gradients or parameters are not finite (``engine.diverged`` [E]), then the optimiser step; returns loss.detach().
+    ``engine`` has ``optimizer``, ``params`` and ``diverged`` (RegressionEngine, TwoLayerEngine)."""
+    engine.optimizer.zero_grad(set_to_none=False)
+    (backward or (lambda t: t.backward()))(loss.sum())
+    with torch.no_grad():
+        ok = member_finite([loss] + [p.grad for p in engine.params] + engine.params)
+        engine.diverged |= ~ok
+        engine.optimizer.set_active(~engine.diverged)
+    (optimizer_step or engine.optimizer.step)()
+    return loss.detach()
+
+
 class SquaredLoss(nn.Module):
     """The regression head: per-row squared error (no parameters, nothing to checkpoint)."""
 
@@ -84,15 +99,7 @@ class RegressionEngine:
     def train_step(self, step: int, backward: Callable[[torch.Tensor], None] | None = None,
                    optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
         """One update of every active member; returns the per-member objective [E] before the update."""
-        loss = self.losses(step)
-        self.optimizer.zero_grad(set_to_none=False)
-        (backward or (lambda t: t.backward()))(loss.sum())  # a sum: members never share a scale
-        with torch.no_grad():
-            ok = member_finite([loss] + [p.grad for p in self.params] + self.params)
-            self.diverged |= ~ok
-            self.optimizer.set_active(~self.diverged)
-        (optimizer_step or self.optimizer.step)()
-        return loss.detach()
+        return guarded_update(self, self.losses(step), backward, optimizer_step)
 
     # ---- losses of any readout v [E, N_max] (the trained one, or the closed-form limit) ----------------------------
     def train_loss_of(self, v: torch.Tensor) -> torch.Tensor:

@@ -29,14 +29,13 @@ import torch
 from ..losses import member_mean
 from ..models.two_layer import EnsembleTwoLayer
 from ..optim.base import EnsembleOptimizer
-from ..optim.guard import member_finite
 from ..rng import generator
 from ..tasks.batching import sample_batch
 from ..tasks.powerlaw import PowerLawTask, sample_inputs, sample_noise
 from ..tasks.splits import MemberSplit
 from ..tasks.teacher import TeacherTask
 from .data import heldout
-from .engine import SquaredLoss
+from .engine import SquaredLoss, guarded_update
 
 F64 = torch.float64
 
@@ -203,15 +202,7 @@ class TwoLayerEngine:
     def train_step(self, step: int, backward: Callable[[torch.Tensor], None] | None = None,
                    optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
         """One update of every active member; returns the per-member loss [E] before the update."""
-        loss = self.losses(step)
-        self.optimizer.zero_grad(set_to_none=False)
-        (backward or (lambda t: t.backward()))(loss.sum())  # a sum: members never share a scale
-        with torch.no_grad():
-            ok = member_finite([loss] + [p.grad for p in self.params] + self.params)
-            self.diverged |= ~ok
-            self.optimizer.set_active(~self.diverged)
-        (optimizer_step or self.optimizer.step)()
-        return loss.detach()
+        return guarded_update(self, self.losses(step), backward, optimizer_step)
 
     # ---- evaluation -----------------------------------------------------------------------------------------------
     def beta(self) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ...models.mlp import EnsembleLiuToy, EnsembleMLP
+from ...models.mlp import EnsembleLiuToy
 from ...models.transformer import EnsembleTransformer
 from ...tasks.data import EnsembleData
 from .collapse import softmax_collapse_fraction
