@@ -6,7 +6,9 @@ FILE is one of
 - a Lightning checkpoint (.ckpt): its "state_dict";
 - a safetensors file (.safetensors; needs the ``safetensors`` package);
 - a toylab run directory: its ``checkpoints/last.ckpt``, whose "model.*" parameters carry a leading member
-  axis E (an ensemble; ``--ensemble`` treats a single file the same way).
+  axis E (an ensemble; ``--ensemble`` treats a single file the same way);
+- a toylab weight snapshot (RUN_DIR/snapshots/step_*.pt, ``{member: state dict}``): the snapshotted members as an
+  ensemble, rows labelled with their member numbers in the run.
 
 Which tensors are matrices (floating point only; 1-D tensors such as biases and norms are skipped):
 - plain models: 2-D [out, in] -> one matrix; 4-D Conv2d [out, in, kh, kw] -> kh*kw slices pooled into one ESD
@@ -99,15 +101,27 @@ def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
     raise ConfigError("FILE", f"{path} holds no state dict (a mapping of parameter names to tensors)")
 
 
-def load_state_dict(path: Path) -> tuple[Mapping[str, torch.Tensor], bool]:
-    """-> (state dict, is a toylab run directory)."""
+def _snapshot(obj) -> tuple[dict[str, torch.Tensor], list[int]] | None:
+    """A toylab snapshot {member: state dict} -> (the members' tensors stacked on a leading axis, member numbers)."""
+    if not (isinstance(obj, Mapping) and obj and all(isinstance(k, int) and isinstance(v, Mapping)
+                                                      for k, v in obj.items())):
+        return None
+    members = sorted(obj)
+    names = list(obj[members[0]])
+    if any(list(obj[m]) != names for m in members):
+        raise ConfigError("FILE", "the snapshot's members hold different parameters")
+    return {n: torch.stack([obj[m][n] for m in members]) for n in names}, members
+
+
+def load_state_dict(path: Path) -> tuple[Mapping[str, torch.Tensor], bool, list[int] | None]:
+    """-> (state dict, its tensors carry a member axis, the member numbers of a snapshot's rows or None)."""
     if not path.exists():
         raise ConfigError("FILE", f"{path} does not exist")
     if path.is_dir():
         ckpt = path / "checkpoints" / "last.ckpt"
         if not ckpt.is_file():
             raise ConfigError("FILE", f"{path} is not a toylab run directory (no checkpoints/last.ckpt)")
-        return _state_dict(_torch_load(ckpt, weights_only=False), ckpt), True
+        return _state_dict(_torch_load(ckpt, weights_only=False), ckpt), True, None
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         try:
@@ -116,13 +130,17 @@ def load_state_dict(path: Path) -> tuple[Mapping[str, torch.Tensor], bool]:
             raise ConfigError("FILE", "reading .safetensors needs the safetensors package, which is not installed "
                                       "(pip install safetensors)") from None
         try:
-            return load_file(str(path), device="cpu"), False
+            return load_file(str(path), device="cpu"), False, None
         except Exception as err:
             raise ConfigError("FILE", f"cannot load {path}: {str(err).strip().splitlines()[0]}") from None
     if suffix == ".ckpt":
-        return _state_dict(_torch_load(path, weights_only=False), path), False
+        return _state_dict(_torch_load(path, weights_only=False), path), False, None
     if suffix in (".pt", ".pth", ".bin"):
-        return _state_dict(_torch_load(path, weights_only=True), path), False
+        obj = _torch_load(path, weights_only=True)
+        snap = _snapshot(obj)
+        if snap is not None:
+            return snap[0], True, snap[1]
+        return _state_dict(obj, path), False, None
     raise ConfigError("FILE", f"unsupported file type {suffix or '(none)'!r}: use .pt, .pth, .bin, .ckpt, "
                               ".safetensors or a run directory")
 
@@ -209,8 +227,8 @@ def run(args: argparse.Namespace) -> str:
     from toymodels.metrics.spectra import analyze, format_table, to_rows
 
     path = Path(args.file)
-    sd, is_run = load_state_dict(path)
-    ensemble = is_run if args.ensemble is None else args.ensemble
+    sd, stacked, member_ids = load_state_dict(path)
+    ensemble = stacked if args.ensemble is None else args.ensemble
     mats = collect_matrices(sd, ensemble, strip=not args.keep_padding)
     if not mats:
         raise ConfigError("FILE", f"no weight matrices (floating tensors with >= {3 if ensemble else 2} axes) in "
@@ -226,12 +244,14 @@ def run(args: argparse.Namespace) -> str:
                      mp_fit=not args.no_mp_fit, randomize=not args.no_randomize, detX=not args.no_detx,
                      seed=args.seed, min_evals=args.min_evals)
     rows = to_rows(result)
+    if member_ids is not None and ensemble:  # a snapshot's rows carry the members' numbers in the run
+        rows = [{**r, "member": member_ids[r["member"]]} for r in rows]
     skipped = [k for k in mats if k not in result]
     if args.json:
         return json.dumps([{k: _clean(v) for k, v in r.items()} for r in rows], indent=1)
     if args.csv:
         return _csv(rows).rstrip("\n")
-    E = max((r["member"] for r in rows), default=-1) + 1
+    E = len({r["member"] for r in rows})
     head = f"{path}: {len(result)} layers" + (f", {E} members" if ensemble else "")
     lines = [head, format_table(rows)]
     if skipped:

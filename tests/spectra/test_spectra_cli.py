@@ -124,3 +124,21 @@ def test_errors_are_one_line(capsys, tmp_path, monkeypatch):
 def test_help(capsys):
     code, out, _ = _run(capsys, "--help")
     assert code == 0 and "--json" in out and "toylab spectra" in out
+
+
+def test_weight_snapshot_rows_carry_the_run_member_numbers(capsys, tmp_path, run_dir):
+    """A snapshot file ({member: state dict}, as snapshots/step_*.pt) reads as an ensemble of its members, each row
+    labelled with the member's number in the run and equal to that member's row of the run's checkpoint."""
+    path, model = run_dir
+    snap = tmp_path / "step_00000003.pt"
+    torch.save({1: {k: v.clone() for k, v in model.member_state(1).items()}}, snap)
+    code, out, err = _run(capsys, snap, "--json", "--no-mp-fit")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert {r["member"] for r in rows} == {1} and len(rows) == 8
+    code, out, err = _run(capsys, path, "--json", "--no-mp-fit")
+    full = {(r["name"], r["member"]): r for r in json.loads(out)}
+    for r in rows:  # TransformerLens names in the snapshot (embed.W_E, blocks.0.attn.W_Q, ...)
+        name = r["name"].split(".")[-1]
+        assert name in ("W_E", "W_Q", "W_K", "W_V", "W_O", "W_in", "W_out", "W_U")
+        assert r["alpha"] == pytest.approx(full[name, 1]["alpha"], rel=1e-12), r["name"]
