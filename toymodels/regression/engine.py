@@ -57,7 +57,23 @@ class SquaredLoss(nn.Module):
         return (pred - y) ** 2
 
 
-class RegressionEngine:
+class RegeneratedDataState:
+    """The checkpoint part of an engine whose training data are regenerated from seeds (RegressionEngine,
+    TwoLayerEngine): beyond model and optimiser, the diverged flags [E], the minibatch seeds (the step is
+    Lightning's) and a fingerprint of the data (rebuilt from seeds, never stored), checked on load."""
+
+    def state_dict(self) -> dict:
+        return {"diverged": self.diverged, "batch_seeds": self.batch_seeds, "checksum": self.data.checksum}
+
+    def load_state_dict(self, state: dict):
+        if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
+            raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
+        if not torch.allclose(state["checksum"].cpu(), self.data.checksum.cpu(), rtol=1e-9, atol=1e-9):
+            raise ValueError("the regenerated training data differ from the checkpoint's (seeds or code changed)")
+        self.diverged.copy_(state["diverged"])
+
+
+class RegressionEngine(RegeneratedDataState):
     metric_names = ("train_loss", "test_loss", "excess_loss")
 
     def __init__(self, model: EnsembleRandomFeatures, data: RegressionData, optimizer: EnsembleOptimizer,
@@ -146,16 +162,3 @@ class RegressionEngine:
         out["projection_test_loss"] = lim["projection_test_loss"].cpu().tolist()
         out.update(self.extra_columns)
         return out
-
-    # ---- checkpoints -------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        """Beyond model and optimiser: diverged flags, the minibatch seeds (the step is Lightning's) and a
-        fingerprint of the regenerated data (rebuilt from seeds, never stored)."""
-        return {"diverged": self.diverged, "batch_seeds": self.batch_seeds, "checksum": self.data.checksum}
-
-    def load_state_dict(self, state: dict):
-        if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
-            raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
-        if not torch.allclose(state["checksum"].cpu(), self.data.checksum.cpu(), rtol=1e-9, atol=1e-9):
-            raise ValueError("the regenerated training data differ from the checkpoint's (seeds or code changed)")
-        self.diverged.copy_(state["diverged"])

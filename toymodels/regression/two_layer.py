@@ -35,7 +35,7 @@ from ..tasks.powerlaw import PowerLawTask, sample_inputs, sample_noise
 from ..tasks.splits import MemberSplit
 from ..tasks.teacher import TeacherTask
 from .data import heldout
-from .engine import SquaredLoss, guarded_update
+from .engine import RegeneratedDataState, SquaredLoss, guarded_update
 
 F64 = torch.float64
 
@@ -150,7 +150,7 @@ def build_network_data(task: PowerLawTask | TeacherTask, model: EnsembleTwoLayer
     return data
 
 
-class TwoLayerEngine:
+class TwoLayerEngine(RegeneratedDataState):
     metric_names = ("train_loss", "test_loss", "excess_loss")
 
     def __init__(self, model: EnsembleTwoLayer, data: NetworkData, optimizer: EnsembleOptimizer,
@@ -231,14 +231,3 @@ class TwoLayerEngine:
     @property
     def record_columns(self) -> dict[str, list]:
         return {**self.columns, "train_mode": [self.mode] * self.n_members, **self.extra_columns}
-
-    # ---- checkpoints -----------------------------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"diverged": self.diverged, "batch_seeds": self.batch_seeds, "checksum": self.data.checksum}
-
-    def load_state_dict(self, state: dict):
-        if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
-            raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
-        if not torch.allclose(state["checksum"].cpu(), self.data.checksum.cpu(), rtol=1e-9, atol=1e-9):
-            raise ValueError("the regenerated training data differ from the checkpoint's (seeds or code changed)")
-        self.diverged.copy_(state["diverged"])
