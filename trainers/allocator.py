@@ -4,7 +4,7 @@ Why: a training step on the CPU allocates and frees the same large activation bu
 serves blocks above its mmap threshold with fresh mmap() pages and unmaps them on free, so every step pays page
 faults that zero the pages again (kernel time: on configs/phase/quick.yaml, 7.2 million minor faults and 20 s of
 the 54 s of a 500-step sweep on a 2-core CPU). With mmap off for the heap and a high trim threshold the buffers are
-reused: the same sweep took 36 s with 0.95 s of kernel time. PyTorch's CPU allocator has no caching of its own to
+reused: the same sweep took 36 s with 0.95 s of kernel time (`python scripts/bench_allocator.py` measures it). PyTorch's CPU allocator has no caching of its own to
 switch on, hence the direct ``mallopt`` call. Nothing happens on other C libraries or platforms.
 """
 from __future__ import annotations
