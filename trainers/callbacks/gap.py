@@ -16,11 +16,12 @@ import json
 import math
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 
 from toymodels.regression.gcv import gcv_limit, gcv_over_time
+
+from .evaluations import EvaluationFollower, max_and_final, relative_deviation
 
 NOTE = {"gap": "test_loss - train_loss, per member",
         "gcv_test_loss": "APPROXIMATION: GCV along GD time, E_tr(t) / (1 - df_t/P)^2 with df_t the trace of the GD "
@@ -28,13 +29,7 @@ NOTE = {"gap": "test_loss - train_loss, per member",
                          "error is in members.csv (gcv_time_*_rel_err); NaN for SGD"}
 
 
-def _rel_err(est: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.abs(est / ref - 1)
-    return np.where(np.isfinite(r), r, np.nan)
-
-
-class TrainTestGap(L.Callback):
+class TrainTestGap(EvaluationFollower):
     def __init__(self, run_dir: Path, engine):
         self.run_dir, self.engine = Path(run_dir), engine
         self.gap: torch.Tensor | None = None  # [n_sched, E]
@@ -57,13 +52,9 @@ class TrainTestGap(L.Callback):
         if self.engine.batch_size is None:
             self._spectra = self.engine.limit()["spectra"]  # [E, r] on the engine's device
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step in pl_module._index:
-            self._sync(pl_module)
-
     def _sync(self, pl_module):
         """Fill the entries of every evaluation done since the last call (step 0 is evaluated after on_train_start)."""
-        new = torch.nonzero(pl_module.evaluated.cpu() & ~self.logged).flatten()
+        new = self.new_evaluations(pl_module)
         if len(new) == 0:
             return
         names = pl_module.metric_names
@@ -76,7 +67,6 @@ class TrainTestGap(L.Callback):
             est = gcv_over_time(train.T, steps, self._spectra, e.spec.lr.to(train.device), e.ridge,
                                 e.data.n_train)  # [E, k]
             self.gcv[new] = est.T.cpu()
-        self.logged[new] = True
 
     def on_train_end(self, trainer, pl_module):
         self._sync(pl_module)
@@ -90,14 +80,13 @@ class TrainTestGap(L.Callback):
         names = pl_module.metric_names
         test = pl_module.history[names.index("test_loss")].cpu().numpy()[done].T  # [E, n_logged]
         steps = np.asarray(pl_module.schedule)[done]
-        err = _rel_err(gcv, test)[:, steps >= 1]
+        err = relative_deviation(gcv, test)[:, steps >= 1]
         e = self.engine
         lim = e.limit()
         g_lim = gcv_limit(lim["train_loss"], lim["spectra"], e.ridge, e.data.n_train, e.data.widths).cpu().numpy()
         cols = e.extra_columns
-        cols["final_gap"] = gap[:, -1].tolist() if gap.size else [math.nan] * e.n_members
+        _, cols["final_gap"] = max_and_final(gap, e.n_members)
         cols["limit_gap"] = (lim["test_loss"] - lim["train_loss"]).cpu().tolist()
-        cols["gcv_time_max_rel_err"] = [float(np.nanmax(r)) if np.isfinite(r).any() else math.nan for r in err]
-        cols["gcv_time_final_rel_err"] = err[:, -1].tolist() if err.size else [math.nan] * e.n_members
+        cols["gcv_time_max_rel_err"], cols["gcv_time_final_rel_err"] = max_and_final(err, e.n_members)
         cols["gcv_limit_test_loss"] = g_lim.tolist()
-        cols["gcv_limit_rel_err"] = _rel_err(g_lim, lim["test_loss"].cpu().numpy()).tolist()
+        cols["gcv_limit_rel_err"] = relative_deviation(g_lim, lim["test_loss"].cpu().numpy()).tolist()

@@ -16,17 +16,17 @@ member's own curve from the expectation: seed noise included).
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 
 from toymodels.regression.theory import theory_curves, theory_limits, theory_projection
 
+from .evaluations import EvaluationFollower, max_and_final, relative_deviation
 
-class TheoryOverlay(L.Callback):
+
+class TheoryOverlay(EvaluationFollower):
     def __init__(self, run_dir: Path, engine):
         self.run_dir, self.engine = Path(run_dir), engine
         self.table: torch.Tensor | None = None  # [n_sched, E] float64
@@ -52,15 +52,10 @@ class TheoryOverlay(L.Callback):
             self.schedule = list(pl_module.schedule)
             self.logged = pl_module.evaluated.cpu().clone()
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step in pl_module._index:
-            self._sync(pl_module)
-
     def _sync(self, pl_module):
-        new = torch.nonzero(pl_module.evaluated.cpu() & ~self.logged).flatten()
+        new = self.new_evaluations(pl_module)
         if len(new) == 0:
             return
-        self.logged[new] = True
         test = pl_module.history[pl_module.metric_names.index("test_loss"), new[-1]].cpu()
         dev = (test / self.table[new[-1]] - 1).abs()
         if bool(torch.isfinite(dev).any()) and pl_module._trainer is not None:
@@ -79,13 +74,10 @@ class TheoryOverlay(L.Callback):
              "kinds": self.kinds}, indent=1))
         test = pl_module.history[pl_module.metric_names.index("test_loss")].cpu().numpy()[done].T
         steps = np.asarray(pl_module.schedule)[done]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dev = np.abs(test / theory - 1)[:, steps >= 1]
-        dev = np.where(np.isfinite(dev), dev, np.nan)
+        dev = relative_deviation(test, theory)[:, steps >= 1]
         cols = self.engine.extra_columns
         cols["theory_kind"] = list(self.kinds)
         cols["theory_limit_test_loss"] = self.limits.tolist()
         cols["theory_projection_test_loss"] = theory_projection(self.engine.task.eta, self.engine.task.wbar,
                                                                 self.engine.spec).tolist()
-        cols["theory_final_rel_dev"] = dev[:, -1].tolist() if dev.size else [math.nan] * len(self.kinds)
-        cols["theory_max_rel_dev"] = [float(np.nanmax(r)) if np.isfinite(r).any() else math.nan for r in dev]
+        cols["theory_max_rel_dev"], cols["theory_final_rel_dev"] = max_and_final(dev, len(self.kinds))
