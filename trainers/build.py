@@ -65,27 +65,14 @@ def build_model(cfg: RunConfig, members: MemberTable, table: TaskTable):
 def _two_layer(cfg: RunConfig, members: MemberTable, table: TaskTable, n_out: int, widths: list[int]):
     """two_layer on a classification table (one-hot operand pairs, or images), f - f0 by default."""
     from toymodels.errors import ConfigError
-    from toymodels.models.two_layer import ACTIVATIONS, EnsembleTwoLayer
+    from toymodels.models.two_layer import EnsembleTwoLayer
 
-    m, act = cfg.model, cfg.model.act or "relu"
-    if act not in ACTIVATIONS:
-        raise ConfigError("model.act", f"must be one of {', '.join(ACTIVATIONS)} for two_layer (got {act})")
-    if cfg.optimizer.name != "sgd":
-        raise ConfigError("optimizer.name", f"two_layer's parameterisations scale SGD's learning rate (gamma0^2, "
-                                            f"N for mup); use sgd (got {cfg.optimizer.name})")
-    for g in [m.gamma0, *members.column("model.gamma0")]:  # the base value too, even where members override it
-        if not g > 0:
-            raise ConfigError("model.gamma0", f"must be > 0 (got {g})")
-    if cfg.probes.representation:
-        raise ConfigError("probes.representation", "measures transformers and MLPs; use probes.lazy_rich for "
-                                                   "two_layer")
+    from .two_layer_checks import check_two_layer
+
+    m = cfg.model
+    act = check_two_layer(cfg, members)
     if cfg.probes.spectra and len(set(widths)) > 1:
         raise ConfigError("probes.spectra", "two_layer members of different widths: run one width per fit")
-    if cfg.probes.lazy_rich and not cfg.probes.rows >= 2:
-        raise ConfigError("probes.rows", f"the kernel alignments need >= 2 probe rows (got {cfg.probes.rows})")
-    if cfg.sweep.phase.rule == "lazy_rich" and not cfg.probes.lazy_rich:
-        raise ConfigError("sweep.phase.rule", "lazy_rich classifies by the lazy-rich measures: set "
-                                              "probes.lazy_rich: true")
     pairs = table.input_kind == "pairs"
     in_dim = 2 * table.n_symbols if pairs else table.input_dim
     q = 2.0 if pairs else float(table.x.double().pow(2).sum(1).mean())  # E|x|^2 over the table

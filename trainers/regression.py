@@ -137,17 +137,16 @@ def two_layer_exact(cfg: RunConfig) -> bool:
 
 def validate_two_layer(cfg: RunConfig, members: MemberTable):
     """two_layer on a regression task (powerlaw or teacher)."""
-    from toymodels.models.two_layer import ACTIVATIONS as NET_ACTS
     from toymodels.tasks.teacher import TEACHER_ACTIVATIONS
 
-    t, m, o, f = cfg.task, cfg.model, cfg.optimizer, cfg.filters
+    from .two_layer_checks import check_two_layer
+
+    t, m, f = cfg.task, cfg.model, cfg.filters
     for key, value in (("model.projection_alpha", m.projection_alpha is not None), ("model.per_mode_lr", m.per_mode_lr)):
         if value:
             _fail("model.name", f"two_layer takes no random-feature settings: unset {key}")
     _check_task_and_sizes(cfg, members)
-    act = m.act or "relu"
-    if act not in NET_ACTS:
-        _fail("model.act", f"must be one of {', '.join(NET_ACTS)} for two_layer (got {act})")
+    act = check_two_layer(cfg, members)
     if t.name == "teacher":
         if not t.teacher_width >= 1:
             _fail("task.teacher_width", f"must be >= 1 (got {t.teacher_width})")
@@ -155,9 +154,6 @@ def validate_two_layer(cfg: RunConfig, members: MemberTable):
             _fail("task.teacher_act", f"must be one of {', '.join(TEACHER_ACTIVATIONS)} (got {t.teacher_act})")
     elif t.teacher_act is not None:
         _fail("task.teacher_act", "applies to the teacher task only")
-    for g in [m.gamma0, *members.column("model.gamma0")]:  # the base value too, even where members override it
-        if not g > 0:
-            _fail("model.gamma0", f"must be > 0 (got {g})")
     for lam in members.column("model.ridge"):
         if lam != 0:
             _fail("model.ridge", f"two_layer has no ridge term; use optimizer.weight_decay (got {lam})")
@@ -166,20 +162,12 @@ def validate_two_layer(cfg: RunConfig, members: MemberTable):
             _fail("optimizer.lr", f"must be > 0 (got {lr})")
     if not two_layer_exact(cfg) and not (t.test_size or 0) >= 1:
         _fail("task.test_size", "a nonlinear network or target has no exact population loss: set a held-out size >= 1")
-    if o.name != "sgd":
-        _fail("optimizer.name", f"two_layer's parameterisations scale SGD's learning rate (gamma0^2, N for mup); "
-                                f"use sgd (got {o.name})")
     if cfg.loss.name not in ("cross_entropy", "mse"):
         _fail("loss.name", f"regression uses the squared loss; leave loss.name unset or mse (got {cfg.loss.name})")
     if f.grokfast != "none" or f.perpgrad or f.constant_norm:
         _fail("filters", "gradient filters and norm constraints are not part of the regression models")
-    for probe in ("representation", "spectra"):
-        if getattr(cfg.probes, probe):
-            _fail(f"probes.{probe}", "applies to classification models; use probes.lazy_rich for two_layer")
-    if cfg.probes.lazy_rich and not cfg.probes.rows >= 2:
-        _fail("probes.rows", f"the kernel alignments need >= 2 probe rows (got {cfg.probes.rows})")
-    if cfg.sweep.phase.rule == "lazy_rich" and not cfg.probes.lazy_rich:
-        _fail("sweep.phase.rule", "lazy_rich classifies by the lazy-rich measures: set probes.lazy_rich: true")
+    if cfg.probes.spectra:
+        _fail("probes.spectra", "applies to classification models; use probes.lazy_rich for two_layer")
 
 
 # ---- memory ------------------------------------------------------------------------------------------------------
