@@ -58,7 +58,7 @@ def _style_axis(ax, which: str, values: list, mode: str, label: str):
     set_scale("log" if mode == "log" else "linear")
     if mode == "categorical":
         set_ticks(range(len(values)))
-        set_labels([f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values])
+        set_labels([f"{v:.3g}" if isinstance(v, (int, float)) else str(v) for v in values])
     set_label(label + (" (log)" if mode == "log" else ""))
 
 
