@@ -34,8 +34,8 @@ def _fmt_time(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, plan: Plan, done: int, phases: tuple[str, ...] = PHASES):
-        self.phases = phases
+    def __init__(self, plan: Plan, done: int, phases: tuple[str, ...] = PHASES, parallel: bool = False):
+        self.phases, self.parallel = phases, parallel  # parallel: fits run side by side (Ray)
         self.total, self.done0, self.done = len(plan.chunks), done, done
         self.members = {c.index: len(c.members) for c in plan.chunks}
         self.start = time.time()
@@ -44,11 +44,11 @@ class Progress:
         self.done += 1
         elapsed = time.time() - self.start
         rate = elapsed / max(self.done - self.done0, 1)
-        eta = rate * (self.total - self.done)
+        eta = rate * (self.total - self.done)  # fits one after another; side by side, the rest finish sooner
         counts = Counter(r.get("phase") for r in rows)
         phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in self.phases) if None not in counts else "no phases"
         print(f"[sweep] chunks {self.done}/{self.total} | {len(rows)} members done | elapsed {_fmt_time(elapsed)}, "
-              f"ETA {_fmt_time(eta)} | {phases}", file=sys.stderr, flush=True)
+              f"ETA {'<= ' if self.parallel else ''}{_fmt_time(eta)} | {phases}", file=sys.stderr, flush=True)
 
 
 def _figure(run_dir: Path, cfg: RunConfig) -> Path | None:
@@ -71,7 +71,8 @@ def run_sweep(cfg: RunConfig, run_dir: Path, plan: Plan) -> SweepResult:
     n_members = sum(len(c.members) for c in pending)
     print(f"[sweep] {len(plan.members)} members in {len(plan.chunks)} fit(s); {len(pending)} to run "
           f"({n_members} members) with the {cfg.sweep.backend} backend", file=sys.stderr, flush=True)
-    progress = Progress(plan, len(done), LAZY_RICH_PHASES if cfg.sweep.phase.rule == "lazy_rich" else PHASES)
+    progress = Progress(plan, len(done), LAZY_RICH_PHASES if cfg.sweep.phase.rule == "lazy_rich" else PHASES,
+                        parallel=cfg.sweep.backend == "ray")
     dashboard = SweepDashboard(cfg, run_dir)
     figure = None
     try:
