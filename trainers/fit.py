@@ -97,7 +97,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     device = resolve_device(cfg.train.device)
     configure_precision(cfg, device)
     if device.type == "cpu":
-        keep_freed_memory()  # no page faults on every step's activations (measured: 1.5x on a CPU sweep)
+        keep_freed_memory()  # no page faults on every step's activations (scripts/bench_allocator.py: 1.6x)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     engine = build_engine(cfg, members, device)

@@ -37,7 +37,6 @@ class Progress:
     def __init__(self, plan: Plan, done: int, phases: tuple[str, ...] = PHASES, parallel: bool = False):
         self.phases, self.parallel = phases, parallel  # parallel: fits run side by side (Ray)
         self.total, self.done0, self.done = len(plan.chunks), done, done
-        self.members = {c.index: len(c.members) for c in plan.chunks}
         self.start = time.time()
 
     def chunk_done(self, rows: list[dict]):
