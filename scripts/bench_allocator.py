@@ -14,9 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import sys
-import trainers.fit
+import trainers.fitting
 if sys.argv[1] == "off":
-    trainers.fit.keep_freed_memory = lambda: False
+    trainers.fitting.keep_freed_memory = lambda: False
 from trainers.cli import main
 sys.exit(main(["sweep", "--config", sys.argv[2], "--out_dir", sys.argv[3], "--train.max_steps", sys.argv[4],
                "--train.progress", "none", "--wandb.mode", "disabled"]))

@@ -18,7 +18,8 @@ import torch
 
 from trainers.build import build_engine
 from trainers.config import RunConfig
-from trainers.fit import configure_precision
+from trainers.device import configure_precision
+from trainers.families.classification import standalone
 from trainers.members import expand, with_settings
 from trainers.module import EnsembleModule
 
@@ -48,7 +49,6 @@ def plain_loop(args, device) -> float:
     """Steps per second of one plain nn.Module trained by torch.optim.AdamW (the baseline a researcher writes)."""
     cfg, members = config(args, 1)
     engine = build_engine(cfg, members, device)
-    from trainers.export import standalone
 
     net = standalone(cfg, engine.model, 0).to(device)
     rows = engine.data.split.train_idx[0]
@@ -107,7 +107,7 @@ class _Timer(L.Callback):
 def lightning_rate(args, device) -> float:
     cfg, members = config(args, 1)
     engine = build_engine(cfg, members, device)
-    module = EnsembleModule(engine, [0, args.warmup + args.steps], [0.9], engine.model.n_outputs)
+    module = EnsembleModule(engine, [0, args.warmup + args.steps], [0.9])
     timer = _Timer(args.warmup)
     trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
                         max_steps=args.warmup + args.steps, logger=False, enable_checkpointing=False,

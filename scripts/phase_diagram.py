@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from toymodels.errors import ConfigError
-from trainers.sweep.report import cell_curves, phase_diagram, spearman_report
+from trainers.sweeps.report import cell_curves, phase_diagram, spearman_report
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from toymodels.rng import generator
 from toymodels.tasks import sample_batch
 from toymodels.tasks.splits import corrupt_labels, member_splits, train_size
-from trainers.build import build_table
-from trainers.export import standalone
+from trainers.families.classification import build_table
+from trainers.families.classification import standalone
 
 
 def group_of(kind: str, name: str) -> str:

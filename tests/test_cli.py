@@ -70,7 +70,7 @@ def test_export_member_is_a_standalone_transformer(tmp_path, capsys):
     names = set(net.state_dict())
     assert {"embed.W_E", "pos_embed.W_pos", "blocks.0.attn.W_Q", "blocks.0.mlp.W_in", "unembed.W_U"} <= names
     # it predicts like member 3 did: compare with the ensemble's final training accuracy on the same rows
-    from trainers.rundir import read_members
+    from trainers.reader import read_members
     tokens = torch.tensor([[a, b, 7] for a in range(7) for b in range(7)])
     pred = net(tokens)[:, -1].argmax(-1)
     acc = (pred == (tokens[:, 0] + tokens[:, 1]) % 7).double().mean().item()

@@ -8,7 +8,7 @@ import torch
 from trainers.build import build_engine
 from trainers.cli import parse_run_config
 from trainers.members import expand
-from trainers.sweep.plan import chunk_config, make_plan
+from trainers.sweeps.plan import chunk_config, make_plan
 from trainers.validate import validate
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].glob("configs/**/*.yaml"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from trainers.cli import main
-from trainers.sweep.report import spearman_report
-from trainers.sweep.results import read_grid
+from trainers.sweeps.report import spearman_report
+from trainers.sweeps.results import read_grid
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "phase" / "quick.yaml"
 

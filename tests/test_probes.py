@@ -7,7 +7,7 @@ import torch
 
 from tests.test_resume import SignalAt
 from trainers.config import RunConfig
-from trainers.fit import run_fit
+from trainers.fitting import run_fit
 from trainers.members import _from_dict, expand
 from trainers.rundir import new_run_dir, write_config
 

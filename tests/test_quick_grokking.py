@@ -3,7 +3,7 @@ accuracy does, in at least 3 of its 4 seeds (a real run of the shipped config, a
 from pathlib import Path
 
 from trainers.cli import main
-from trainers.rundir import read_members
+from trainers.reader import read_members
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "grokking" / "quick.yaml"
 

@@ -13,7 +13,7 @@ import yaml
 
 from trainers.cli import main
 from trainers.config import RunConfig
-from trainers.fit import run_fit
+from trainers.fitting import run_fit
 from trainers.members import _from_dict, expand
 from trainers.rundir import new_run_dir, write_config
 

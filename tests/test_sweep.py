@@ -9,9 +9,9 @@ from toymodels.errors import ConfigError
 from trainers.cli import main
 from trainers.config import RunConfig
 from trainers.members import with_settings
-from trainers.sweep.grid import axis_values, expand_grid
-from trainers.sweep.plan import make_plan
-from trainers.sweep.backends import run_chunk
+from trainers.sweeps.grid import axis_values, expand_grid
+from trainers.sweeps.plan import make_plan
+from trainers.sweeps.backends import run_chunk
 from trainers.members import to_dict
 
 SWEEP = {

@@ -23,8 +23,12 @@ commands:
 RESUME_OVERRIDES = ("train.max_steps", "train.device", "train.progress", "train.checkpoint_every", "wandb.mode")
 
 
-class UsageError(Exception):
-    pass
+class UsageError(ConfigError):
+    """Bad usage whose message already names what is wrong (a ConfigError, so the Python API raises one type)."""
+
+    def __init__(self, message: str):
+        ValueError.__init__(self, message)
+        self.key, self.message = "usage", message
 
 
 def _fail(command: str, message: str) -> int:
@@ -96,9 +100,8 @@ def _resume_overrides(argv: list[str], allowed: tuple[str, ...]) -> dict:
 
 def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
     """(run directory, its config with the allowed overrides applied) for ``--resume RUN_DIR [--key value ...]``."""
-    from .config import RunConfig
-    from .members import _from_dict, with_settings
-    from .rundir import read_config_dict
+    from .members import with_settings
+    from .reader import read_run_config
 
     i = argv.index("--resume")
     if i + 1 >= len(argv):
@@ -108,11 +111,11 @@ def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
         kind = "sweep run directory" if marker == "plan.json" else "toylab run directory"
         raise ConfigError("--resume", f"{run_dir} is not a {kind} (no {marker})")
     overrides = _resume_overrides(argv[:i] + argv[i + 2:], allowed)
-    return run_dir, with_settings(_from_dict(RunConfig, read_config_dict(run_dir)), overrides)
+    return run_dir, with_settings(read_run_config(run_dir), overrides)
 
 
 def cmd_fit(argv: list[str]) -> int:
-    from .fit import run_fit
+    from .fitting import run_fit
     from .members import expand
     from .rundir import new_run_dir, write_config
     from .validate import validate
@@ -150,8 +153,8 @@ SWEEP_RESUME_OVERRIDES = ("sweep.backend", "sweep.address", "train.progress", "t
 
 def cmd_sweep(argv: list[str]) -> int:
     from .rundir import new_run_dir, write_config
-    from .sweep.plan import Plan, make_plan
-    from .sweep.run import run_sweep
+    from .sweeps.plan import Plan, make_plan
+    from .sweeps.run import run_sweep
 
     argv = ["".join((SWEEP_ALIASES.get(k, k), eq, v)) for k, eq, v in (a.partition("=") for a in argv)]
     if "--resume" in argv:

@@ -40,8 +40,10 @@ class ModelConfig:
 
     name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer"] = "transformer"
     init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
-    act: Optional[str] = None  # relu (transformer, mlp), tanh (liu_toy) by default; mlp: relu|tanh|gelu|quadratic|identity
-    #                            two_layer: relu (default)|tanh|quadratic|linear
+    # activation (toymodels.activations; "identity" is an alias of "linear"): relu (transformer, mlp, two_layer),
+    # tanh (liu_toy), linear (random_features) by default; mlp / liu_toy: relu|tanh|gelu|quadratic|linear;
+    # two_layer: relu|tanh|quadratic|linear; random_features: relu|abs|tanh|erf|linear
+    act: Optional[str] = None
     # transformer
     d_model: int = 128
     n_heads: int = 4
@@ -56,7 +58,8 @@ class ModelConfig:
     d_embed: int = 1
     # random_features (width = N features): projection spectrum k^-projection_alpha (None: isotropic N(0, 1/M))
     projection_alpha: Optional[float] = None
-    # linear / random_features objective (1/P)|y - Z v|^2 + ridge |v|^2 (SCIENCE.md's lambda; per member)
+    # the L2 penalty lambda of the regression objectives ((1/P)|y - Z v|^2 + lambda |v|^2: SCIENCE.md's lambda), per
+    # member: an alias of optimizer.weight_decay, whose one name it is in every family (lambda = weight_decay / 2)
     ridge: float = 0.0
     # random_features: step with lr * M / N so the per-mode rate is the same at every width (Bordelon et al.)
     per_mode_lr: bool = False

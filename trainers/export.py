@@ -11,30 +11,11 @@ from pathlib import Path
 import torch
 
 from toymodels.errors import ConfigError
-from toymodels.models import single
 
-from .build import build_model, build_table
-from .config import RunConfig
-from .members import _from_dict, expand
-from .rundir import load_checkpoint, read_config_dict
-
-
-def standalone(cfg: RunConfig, model, e: int) -> torch.nn.Module:
-    m = cfg.model
-    if m.name == "transformer":
-        net = single.Transformer(model.d_vocab, model.d_vocab_out, m.d_model, m.n_heads, m.d_head, m.d_mlp,
-                                 model.act)
-    else:
-        mlp = model.decoder if m.name == "liu_toy" else model
-        w = int(mlp.widths[e])
-        sizes = [mlp.in_dim] + [w] * (mlp.depth - 1) + [mlp.n_out]
-        if m.name == "liu_toy":
-            net = single.LiuToy(model.n_symbols, model.d_embed, sizes, mlp.act)
-        else:
-            net = single.MLP(sizes, mlp.act, mlp.bias, n_symbols=mlp.in_dim // 2 if mlp.input_kind == "pairs" else 0)
-    net = net.to(next(model.parameters()).dtype)
-    net.load_state_dict(model.member_state(e), strict=True)
-    return net
+from .families import family_of
+from .members import expand
+from .reader import read_run_config
+from .rundir import load_checkpoint
 
 
 def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
@@ -43,17 +24,14 @@ def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
     ckpt_path = run_dir / "checkpoints" / "last.ckpt"
     if not ckpt_path.is_file():
         raise ConfigError("RUN_DIR", f"{run_dir} has no checkpoint yet (checkpoints/last.ckpt)")
-    cfg = _from_dict(RunConfig, read_config_dict(run_dir))
+    cfg = read_run_config(run_dir)
     members = expand(cfg)
     if not 0 <= member < len(members):
         raise ConfigError("--member", f"must be in 0..{len(members) - 1} (got {member})")
+    family = family_of(cfg)
     ckpt = load_checkpoint(ckpt_path)
-    model = build_model(cfg, members, build_table(cfg))
-    if cfg.train.precision == "64":
-        model = model.double()
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state, strict=False)
-    net = standalone(cfg, model, member)
+    net = family.standalone(cfg, members, state, member)
     path = Path(out) if out else run_dir / "export" / f"member_{member}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,

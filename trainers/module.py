@@ -1,6 +1,6 @@
-"""The Lightning layer over an ``EnsembleEngine``: manual optimisation of all members at once, per-member
-evaluation on a schedule into device-side histories (no host sync between evaluations), first threshold
-crossings, and checkpoint hooks for the state Lightning does not know about."""
+"""The Lightning layer over any engine of the ``toymodels.engines.EnsembleEngine`` contract: manual optimisation of
+all members at once, per-member evaluation on a schedule into device-side histories (no host sync between
+evaluations), first threshold crossings, and checkpoint hooks for the state Lightning does not know about."""
 from __future__ import annotations
 
 import itertools
@@ -8,12 +8,8 @@ import itertools
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, IterableDataset
-from torchmetrics.functional.classification import multiclass_accuracy
 
-from toymodels.engine import EnsembleEngine
-from toymodels.losses import member_mean
-
-CLASSIFICATION_METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
+from toymodels.engines import EnsembleEngine
 
 
 class _Steps(IterableDataset):
@@ -24,18 +20,17 @@ class _Steps(IterableDataset):
 
 
 class EnsembleModule(L.LightningModule):
-    def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float], num_classes: int,
+    def __init__(self, engine: EnsembleEngine, schedule: list[int], thresholds: list[float],
                  loss_thresholds: list[float] = (), stop_test_loss: float | None = None):
         super().__init__()
         self.engine = engine
         self.model = engine.model  # registered: Lightning moves and checkpoints it
-        self.head = engine.head
+        if engine.head is not None:
+            self.head = engine.head  # a head with buffers (mse templates) is checkpointed with the model
         self.automatic_optimization = False
         self.schedule = list(schedule)
         self._index = {s: i for i, s in enumerate(self.schedule)}
-        self.num_classes = num_classes
-        # an engine evaluates either classification rows (accuracy via torchmetrics here) or its own metrics
-        self.metric_names = tuple(getattr(engine, "metric_names", CLASSIFICATION_METRICS))
+        self.metric_names = tuple(engine.metric_names)
         E = engine.n_members
         self.register_buffer("history", torch.full((len(self.metric_names), len(schedule), E), float("nan"),
                                                    dtype=torch.float64))
@@ -78,24 +73,9 @@ class EnsembleModule(L.LightningModule):
         self.engine.load_state_dict(checkpoint["toylab_engine"])
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
-    def member_accuracy(self, pred: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """[E] accuracy of each member on its own rows (torchmetrics, one sample per member)."""
-        target = torch.where(mask, labels, -1)
-        return multiclass_accuracy(pred, target, num_classes=self.num_classes, average="micro",
-                                   multidim_average="samplewise", ignore_index=-1, validate_args=False)
-
     @torch.no_grad()
     def evaluate(self, step: int, log: bool = True) -> dict[str, torch.Tensor]:
-        ev = self.engine.evaluate()
-        if "metrics" in ev:
-            values = ev["metrics"]
-        else:
-            values = {
-                "train_loss": member_mean(ev["row_loss"], ev["train_mask"]),
-                "test_loss": member_mean(ev["row_loss"], ev["test_mask"]),
-                "train_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
-                "test_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["test_mask"]),
-            }
+        values = self.engine.evaluate()  # {metric: [E]}
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True

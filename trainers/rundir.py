@@ -1,4 +1,4 @@
-"""The run directory: everything a script needs to redraw a run's figures.
+"""The run directory, written: everything a script needs to redraw a run's figures (``trainers.reader`` reads it).
 
     config.yaml        the fully resolved config (members expanded from it deterministically)
     members.csv        one row per member: its varied settings and its outcomes
@@ -45,11 +45,6 @@ def _plain(obj):
 def write_config(run_dir: Path, cfg: RunConfig):
     with open(run_dir / "config.yaml", "w") as f:
         yaml.safe_dump(_plain(to_dict(cfg)), f, sort_keys=False)
-
-
-def read_config_dict(run_dir: Path) -> dict:
-    with open(Path(run_dir) / "config.yaml") as f:
-        return yaml.safe_load(f)
 
 
 def _fmt(v):
@@ -106,16 +101,6 @@ def write_histories(run_dir: Path, module):
     hist = module.history.cpu().numpy()[:, done, :]
     for i, m in enumerate(module.metric_names):
         np.save(h / f"{m}.npy", hist[i].T.copy())
-
-
-def read_members(run_dir: Path) -> list[dict]:
-    with open(Path(run_dir) / "members.csv") as f:
-        return list(csv.DictReader(f))
-
-
-def read_history(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    h = Path(run_dir) / "histories"
-    return np.load(h / "steps.npy"), np.load(h / f"{metric}.npy")
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -14,3 +14,8 @@ def eval_steps(max_steps: int, kind: str, every: int, points: int) -> list[int]:
     if kind == "log":
         return log_steps(max_steps, points)
     return sorted({*range(0, max_steps + 1, every), max_steps})
+
+
+def probe_steps(max_steps: int, schedule: str, every: int, points: int) -> list[int]:
+    """The probes' steps (probes.schedule): log-spaced (``points``) or every ``every`` steps."""
+    return log_steps(max_steps, points) if schedule == "log" else eval_steps(max_steps, "linear", every, 0)

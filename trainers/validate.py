@@ -1,15 +1,14 @@
-"""Checks of a run's settings before anything is built: each failure names its key and what is allowed."""
+"""Checks of a run's settings before anything is built: the generic ones here, then the config's family's own, then
+whether the fit fits in memory. Each failure names its key and what is allowed."""
 from __future__ import annotations
 
 import math
-import os
-
-import torch
 
 from toymodels.errors import ConfigError
-from toymodels.tasks.operations import canonical
 
 from .config import RunConfig
+from .device import check_memory_fits
+from .families import family_of
 from .members import MemberTable
 
 
@@ -30,15 +29,8 @@ def _range(members: MemberTable, key: str, lo: float, hi: float = math.inf, lo_o
 
 
 def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
-    t, m, o, tr = cfg.task, cfg.model, cfg.optimizer, cfg.train
-    regression = t.name in ("powerlaw", "teacher")
-    if t.name == "modular":
-        canonical(t.operation)
-        _check(isinstance(t.p, int) and t.p >= 2, "task.p", f"must be an integer >= 2 (got {t.p})")
-    if not regression:
-        for f, s in zip(members.column("task.train_fraction"), members.column("task.train_size")):
-            if s is None:
-                _check(f is not None and 0 < f <= 1, "task.train_fraction", f"must be in (0, 1] (got {f})")
+    family = family_of(cfg)
+    m, o, tr = cfg.model, cfg.optimizer, cfg.train
     _range(members, "task.label_noise", 0)
     _range(members, "model.init_scale", 0, lo_open=True)
     _range(members, "model.width", 1)
@@ -68,61 +60,8 @@ def validate(cfg: RunConfig, members: MemberTable, check_memory: bool = True):
     E = len(members)
     for i in tr.snapshot_members:
         _check(0 <= i < E, "train.snapshot_members", f"member {i} does not exist (members are 0..{E - 1})")
-    if regression:
-        from .regression import validate_regression  # its own settings and memory model
-
-        validate_regression(cfg, members, check_memory)
-    elif check_memory:
-        check_fits(cfg, members)
+    family.validate(cfg, members)
+    if check_memory:
+        check_memory_fits(family.estimate_bytes, cfg, members)
 
 
-def available_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-
-
-def estimate_bytes(cfg: RunConfig, members: MemberTable, n_rows: int, n_train: int) -> int:
-    """Rough peak memory of one fit: parameters with gradients, optimiser and filter state, and activations of
-    the training batch (kept for backward) or an evaluation chunk, whichever is larger."""
-    from .build import build_model, build_table  # a meta-device model gives parameter counts without memory
-
-    E, m = len(members), cfg.model
-    with torch.device("meta"):
-        model = build_model(cfg, members, build_table(cfg))
-    n_params = sum(p.numel() for p in model.parameters())  # includes E
-    bytes_per = 8 if cfg.train.precision == "64" else 4
-    state = 3 if cfg.optimizer.name != "sgd" else 2  # grad + Adam moments / momentum
-    state += {"none": 0, "ema": 1, "ma": cfg.filters.grokfast_window}[cfg.filters.grokfast]
-    if m.name == "transformer":
-        # residual, q/k/v of three positions, attention, MLP pre/post, logits (+ their softmax)
-        per_row = 3 * m.d_model + 9 * m.n_heads * m.d_head + 3 * m.n_heads + 2 * m.d_mlp + 2 * model.W_U.shape[-1]
-    else:
-        per_row = (m.depth + 1) * m.width * 2 + 64
-    rows = cfg.train.batch_size or n_train
-    act = E * max(rows * per_row * 2, min(n_rows, cfg.train.eval_chunk_rows or n_rows) * per_row)
-    return (n_params * (1 + state) + act) * bytes_per
-
-
-def check_fits(cfg: RunConfig, members: MemberTable):
-    from .build import build_table, resolve_device
-
-    device = resolve_device(cfg.train.device)
-    table = build_table(cfg)
-    n_rows = table.rows
-    n_train = max(int(table.pool.numel() * (f or 1)) if s is None else s
-                  for f, s in zip(members.column("task.train_fraction"), members.column("task.train_size")))
-    need = estimate_bytes(cfg, members, n_rows, n_train)
-    have = available_bytes(device)
-    if need > 0.9 * have:
-        raise ConfigError("members", f"{len(members)} members need about {need / 2**30:.1f} GiB but "
-                                     f"{have / 2**30:.1f} GiB is free on {device}; use fewer members or seeds, a "
-                                     f"smaller batch or train.eval_chunk_rows, or toylab sweep (which chunks)")

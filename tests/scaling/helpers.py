@@ -34,7 +34,7 @@ def loss_curve(engine, times) -> torch.Tensor:
     out = []
     for step in range(max(times) + 1):
         if step in times:
-            out.append(engine.evaluate()["metrics"]["test_loss"])
+            out.append(engine.evaluate()["test_loss"])
         if step < max(times):
             engine.train_step(step)
     return torch.stack(out, 1)

@@ -14,9 +14,9 @@ from toymodels.regression.theory import theory_curves
 from toymodels.tasks.powerlaw import PowerLawTask
 from trainers.cli import main
 from trainers.config import RunConfig
-from trainers.fit import run_fit
+from trainers.fitting import run_fit
 from trainers.members import _from_dict, expand
-from trainers.regression import member_spec
+from trainers.families.random_features import member_spec
 from trainers.rundir import new_run_dir, write_config
 
 

@@ -28,7 +28,7 @@ def test_members_are_exact_gd_on_their_own_data(model):
     for s in range(steps):
         eng.train_step(s)
     task = PowerLawTask(40, 1.5, 0.4)
-    test = eng.evaluate()["metrics"]["test_loss"]
+    test = eng.evaluate()["test_loss"]
     for e, m in enumerate(members):
         P, lr = m.get("task.train_size", 50), m.get("optimizer.lr", 0.2)
         sigma = m.get("task.noise_std", 0.3)
@@ -78,7 +78,7 @@ def test_nonlinear_features_and_heldout_loss(act):
         eng.train_step(s)
     v = eng.model.v.detach()
     pred = torch.einsum("etn,en->et", eng.data.Z_test, v)
-    assert torch.allclose(eng.evaluate()["metrics"]["test_loss"], ((pred - eng.data.y_test) ** 2).mean(1))
+    assert torch.allclose(eng.evaluate()["test_loss"], ((pred - eng.data.y_test) ** 2).mean(1))
 
 
 def test_limit_is_ridge_and_gd_converges_to_it():

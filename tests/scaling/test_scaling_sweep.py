@@ -3,7 +3,7 @@ per member, so the grid shares fits (chunked here by sweep.max_members); the roo
 chunks' histories with the theory overlay, and the scaling figures drawn from the sweep directory.
 
 Needs the regression-aware sweep (results without accuracy phases, the regression memory model): see the patch
-proposed with this feature (trainers/sweep/{plan,results,run,dashboard}.py)."""
+proposed with this feature (trainers/sweeps/{plan,results,run,dashboard}.py)."""
 import csv
 
 import numpy as np

@@ -12,7 +12,7 @@ from scripts.lazy_rich import main as lazy_rich_main
 from tests.test_resume import SignalAt, assert_same, outputs
 from trainers.cli import main
 from trainers.config import RunConfig
-from trainers.fit import run_fit
+from trainers.fitting import run_fit
 from trainers.members import _from_dict, expand
 from trainers.rundir import new_run_dir, write_config
 

@@ -107,7 +107,7 @@ def test_padded_member_equals_member_alone(batch):
         assert a[0].item() == pytest.approx(b[0].item(), rel=1e-12, abs=1e-15)
     sa, sb = ens.model.member_state(0), alone.model.member_state(0)
     assert all(torch.allclose(sa[k], sb[k], rtol=1e-12, atol=1e-14) for k in sa)
-    ea, eb = ens.evaluate()["metrics"], alone.evaluate()["metrics"]
+    ea, eb = ens.evaluate(), alone.evaluate()
     assert all(ea[k][0].item() == pytest.approx(eb[k][0].item(), rel=1e-12) for k in ea)
 
 
@@ -117,13 +117,13 @@ def test_gram_mode_equals_rows_mode(monkeypatch):
                  model={"name": "two_layer", "width": 8, "act": "linear", "parameterization": "mup"},
                  optimizer={"lr": 0.2}, members=MIXED)
     gram = engine_of(cfg)
-    monkeypatch.setattr("trainers.regression.two_layer_gram", lambda c: False)
+    monkeypatch.setattr("trainers.families.two_layer.two_layer_gram", lambda c: False)
     rows = engine_of(cfg)
     assert (gram.mode, rows.mode) == ("gram", "rows")
     for step in range(60):
         lg, lr_ = gram.train_step(step), rows.train_step(step)
         assert torch.allclose(lg, lr_, rtol=1e-9, atol=1e-13)
-    mg, mr = gram.evaluate()["metrics"], rows.evaluate()["metrics"]
+    mg, mr = gram.evaluate(), rows.evaluate()
     assert all(torch.allclose(mg[k], mr[k], rtol=1e-9) for k in mg)
     assert torch.allclose(gram.model.W, rows.model.W, rtol=1e-9, atol=1e-12)
 

@@ -19,10 +19,10 @@ def trained():
     eng = engine_of(cfg)
     x, y = eng.probe_batch()
     before = lazy_rich_measures(eng.model, x, y)
-    loss0 = eng.evaluate()["metrics"]["test_loss"]
+    loss0 = eng.evaluate()["test_loss"]
     for step in range(300):
         eng.train_step(step)
-    return before, lazy_rich_measures(eng.model, x, y), loss0, eng.evaluate()["metrics"]["test_loss"], eng
+    return before, lazy_rich_measures(eng.model, x, y), loss0, eng.evaluate()["test_loss"], eng
 
 
 def test_measures_start_at_zero_change(trained):

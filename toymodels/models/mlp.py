@@ -14,14 +14,13 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ..activations import activation, canonical_activation
 from .base import EnsembleModel, gather_rows, linear_init, stacked
 
-ACTIVATIONS = {
-    "relu": F.relu, "tanh": torch.tanh, "gelu": F.gelu, "quadratic": torch.square, "identity": lambda x: x,
-}
+#: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
+ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "gelu", "quadratic", "linear")}
 
 
 class EnsembleMLP(EnsembleModel):
@@ -29,6 +28,7 @@ class EnsembleMLP(EnsembleModel):
                  act: str = "relu", bias: bool = True, input_kind: str = "dense",
                  widths: Sequence[int] | None = None):
         super().__init__(n_members)
+        act = canonical_activation(act)
         if act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
         if depth < 1:

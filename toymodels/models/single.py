@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .mlp import ACTIVATIONS
+from ..activations import activation
 
 
 class _Params(nn.Module):
@@ -75,7 +75,7 @@ class MLP(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
-                h = ACTIVATIONS[self.cfg["act"]](h)
+                h = activation(self.cfg["act"])(h)
         return h
 
 

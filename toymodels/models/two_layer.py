@@ -33,24 +33,14 @@ from typing import Sequence
 
 import torch
 
+from ..activations import activation, derivative
 from .base import EnsembleModel, gather_rows, stacked
 
 PARAMETERIZATIONS = ("ntk", "mup", "standard")
 
-ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "quadratic": torch.square, "linear": lambda u: u}
-
-
-def activation_derivative(name: str, u: torch.Tensor) -> torch.Tensor:
-    """act'(u) elementwise (relu: the indicator u > 0, the subgradient autograd uses)."""
-    if name == "relu":
-        return (u > 0).to(u.dtype)
-    if name == "tanh":
-        return 1 - torch.tanh(u) ** 2
-    if name == "quadratic":
-        return 2 * u
-    if name == "linear":
-        return torch.ones_like(u)
-    raise ValueError(f"unknown activation {name!r}")
+#: the activations two-layer nets support (functions from ``toymodels.activations``)
+ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "quadratic", "linear")}
+activation_derivative = derivative
 
 
 @dataclass

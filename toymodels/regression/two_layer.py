@@ -1,9 +1,8 @@
 """Two-layer networks (``toymodels.models.two_layer``) trained by (S)GD on a regression task -- power-law Gaussian
 data (``toymodels.tasks.powerlaw``) or a two-layer teacher (``toymodels.tasks.teacher``) -- every member at once.
 
-Same interface as ``RegressionEngine`` (``train_step``, ``evaluate`` -> {"metrics": {name: [E]}}, ``state_dict``,
-``record_columns``), same objective normalisation: member e minimises (1/B_e) sum_{its rows} (f(x) - f0(x) - y)^2
-(B_e = P_e for full batch, each member divided by its own P), with f0 the network at its initial weights (the
+A ``toymodels.engines.EnsembleEngine`` with the random-feature engine's objective normalisation: member e minimises
+(1/B_e) sum_{its rows} (f(x) - f0(x) - y)^2 (B_e = P_e for full batch, each member divided by its own P), with f0 the network at its initial weights (the
 centring; precomputed on the fixed training and held-out rows).
 
 Member e's rows are the ones the random-feature engine gives a member with the same seeds: inputs from stream "data"
@@ -21,8 +20,7 @@ are linear (power-law task; linear teacher), else the mean squared error on the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
@@ -30,12 +28,11 @@ from ..losses import member_mean
 from ..models.two_layer import EnsembleTwoLayer
 from ..optim.base import EnsembleOptimizer
 from ..rng import generator
-from ..tasks.batching import sample_batch
+from ..tasks.batching import sample_positions
 from ..tasks.powerlaw import PowerLawTask, sample_inputs, sample_noise
-from ..tasks.splits import MemberSplit
 from ..tasks.teacher import TeacherTask
 from .data import heldout
-from .engine import RegeneratedDataState, SquaredLoss, guarded_update
+from .engine import RegeneratedDataEngine, SquaredLoss
 
 F64 = torch.float64
 
@@ -68,8 +65,6 @@ class NetworkData:
     f0_test: torch.Tensor | None = None
     eta: torch.Tensor | None = None
     wbar: torch.Tensor | None = None
-
-    table = SimpleNamespace(n_classes=1)  # the Lightning layer asks for it when loss.name is "mse"
 
 
 def _member_rows(task, P: int, T: int, seed: int, noise_seed: int, teacher_seed: int, sigma: float):
@@ -150,35 +145,23 @@ def build_network_data(task: PowerLawTask | TeacherTask, model: EnsembleTwoLayer
     return data
 
 
-class TwoLayerEngine(RegeneratedDataState):
+class TwoLayerEngine(RegeneratedDataEngine):
     metric_names = ("train_loss", "test_loss", "excess_loss")
 
     def __init__(self, model: EnsembleTwoLayer, data: NetworkData, optimizer: EnsembleOptimizer,
                  batch_size: int | None = None, batch_seeds: torch.Tensor | None = None,
                  columns: dict[str, list] | None = None):
-        self.model, self.data, self.optimizer, self.head = model, data, optimizer, SquaredLoss()
-        E, dev = model.n_members, model.W.device
-        self.mode = "gram" if data.S is not None else "rows"
-        if self.mode == "gram" and batch_size is not None:
+        if data.S is not None and batch_size is not None:
             raise ValueError("the gram mode is full-batch GD only")
-        self.batch_size = batch_size
-        self.batch_seeds = (batch_seeds if batch_seeds is not None else torch.arange(E)).to(dev)
-        self.diverged = torch.zeros(E, dtype=torch.bool, device=dev)
-        self.params = [model.W, model.a]
-        P_max = data.valid.shape[1]
-        idx = torch.arange(P_max, device=dev).expand(E, P_max)
-        self.split = MemberSplit(data.valid, torch.zeros_like(data.valid), idx, data.valid, data.n_train)
-        self.columns = dict(columns or {})
-        self.extra_columns: dict[str, list] = {}  # outcomes added by callbacks (lazy-rich measures)
-
-    @property
-    def n_members(self) -> int:
-        return self.model.n_members
+        super().__init__(model, optimizer, model.n_members, model.W.device, batch_size, batch_seeds,
+                         [model.W, model.a], columns)
+        self.data, self.loss = data, SquaredLoss()
+        self.mode = "gram" if data.S is not None else "rows"
 
     # ---- the objective ---------------------------------------------------------------------------------------------
     def _rows_loss(self, X: torch.Tensor, y: torch.Tensor, f0: torch.Tensor, valid: torch.Tensor | None):
         pred = self.model.raw(X)[..., 0] - f0 if self.model.center else self.model.raw(X)[..., 0]  # [E, B]
-        return member_mean(self.head.row_loss(pred, y), valid)
+        return member_mean(self.loss.row_loss(pred, y), valid)
 
     def _gram_loss(self) -> torch.Tensor:
         d = self.data
@@ -195,14 +178,9 @@ class TwoLayerEngine(RegeneratedDataState):
         d = self.data
         if self.batch_size is None:
             return self._rows_loss(d.X, d.y, d.f0, d.valid)
-        idx, valid = sample_batch(self.split, self.batch_seeds, step, self.batch_size)  # [E, B]
+        idx, valid = sample_positions(d.valid, d.n_train, self.batch_seeds, step, self.batch_size)  # [E, B]
         X = d.X.gather(1, idx[..., None].expand(-1, -1, d.X.shape[2]))
         return self._rows_loss(X, d.y.gather(1, idx), d.f0.gather(1, idx), valid)
-
-    def train_step(self, step: int, backward: Callable[[torch.Tensor], None] | None = None,
-                   optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
-        """One update of every active member; returns the per-member loss [E] before the update."""
-        return guarded_update(self, self.losses(step), backward, optimizer_step)
 
     # ---- evaluation -----------------------------------------------------------------------------------------------
     def beta(self) -> torch.Tensor:
@@ -213,7 +191,7 @@ class TwoLayerEngine(RegeneratedDataState):
         return beta
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, dict[str, torch.Tensor]]:
+    def evaluate(self) -> dict[str, torch.Tensor]:
         d = self.data
         train = self._gram_loss() if self.mode == "gram" else self._rows_loss(d.X, d.y, d.f0, d.valid)
         if d.wbar is not None:
@@ -222,12 +200,11 @@ class TwoLayerEngine(RegeneratedDataState):
         else:
             test = self._rows_loss(d.X_test, d.y_test, d.f0_test, None)
         test = test.to(F64)
-        return {"metrics": {"train_loss": train.to(F64), "test_loss": test, "excess_loss": test - d.sigma ** 2}}
+        return {"train_loss": train.to(F64), "test_loss": test, "excess_loss": test - d.sigma ** 2}
 
     def probe_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(x [E, R, M], y [E, R]): each member's first R training rows, for the lazy-rich measures."""
         return self.data.probe_x, self.data.probe_y
 
-    @property
     def record_columns(self) -> dict[str, list]:
         return {**self.columns, "train_mode": [self.mode] * self.n_members, **self.extra_columns}

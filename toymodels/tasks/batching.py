@@ -13,6 +13,26 @@ from ..rng import hash_uniform
 from .splits import MemberSplit
 
 
+def sample_positions(train_valid: torch.Tensor, n_train: torch.Tensor, batch_seeds: torch.Tensor,
+                     step: int | torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of step ``step``'s minibatch in each member's own list of training rows.
+
+    train_valid [E, P_max] bool marks each member's real rows (the first n_train [E] positions); returns
+    pos [E, B] int64 (in 0..P_max-1) and valid [E, B] bool (False past the end of a short last batch).
+    """
+    E, P_max = train_valid.shape
+    n = n_train  # [E]
+    per_epoch = torch.div(n + batch_size - 1, batch_size, rounding_mode="floor")  # [E] batches per epoch
+    epoch, k = torch.div(step, per_epoch, rounding_mode="floor"), torch.remainder(step, per_epoch)  # [E]
+    keys = hash_uniform(batch_seeds, epoch, torch.arange(P_max, device=n.device))  # [E, P_max]
+    keys = torch.where(train_valid, keys, 2.0)  # padding sorts last
+    order = torch.argsort(keys, dim=1, stable=True)  # [E, P_max] positions of this epoch's order
+    pos = k[:, None] * batch_size + torch.arange(batch_size, device=n.device)[None, :]  # [E, B]
+    valid = pos < n[:, None]
+    pos = pos.clamp(max=P_max - 1)
+    return order.gather(1, pos), valid
+
+
 def sample_batch(split: MemberSplit, batch_seeds: torch.Tensor, step: int | torch.Tensor,
                  batch_size: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of step ``step`` for every member.
@@ -22,15 +42,5 @@ def sample_batch(split: MemberSplit, batch_seeds: torch.Tensor, step: int | torc
     """
     if batch_size is None:
         return split.train_idx, split.train_valid
-    E, P_max = split.train_idx.shape
-    n = split.n_train  # [E]
-    per_epoch = torch.div(n + batch_size - 1, batch_size, rounding_mode="floor")  # [E] batches per epoch
-    epoch, k = torch.div(step, per_epoch, rounding_mode="floor"), torch.remainder(step, per_epoch)  # [E]
-    keys = hash_uniform(batch_seeds, epoch, torch.arange(P_max, device=n.device))  # [E, P_max]
-    keys = torch.where(split.train_valid, keys, 2.0)  # padding sorts last
-    order = torch.argsort(keys, dim=1, stable=True)  # [E, P_max] positions into train_idx
-    pos = k[:, None] * batch_size + torch.arange(batch_size, device=n.device)[None, :]  # [E, B]
-    valid = pos < n[:, None]
-    pos = pos.clamp(max=P_max - 1)
-    idx = split.train_idx.gather(1, order.gather(1, pos))
-    return idx, valid
+    pos, valid = sample_positions(split.train_valid, split.n_train, batch_seeds, step, batch_size)
+    return split.train_idx.gather(1, pos), valid

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import torch
 
+from ..activations import activation
 from ..errors import ConfigError
 from ..rng import generator
 
 F64 = torch.float64
 
-TEACHER_ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "quadratic": torch.square, "linear": lambda u: u}
+#: the activations a teacher network may use (functions from ``toymodels.activations``)
+TEACHER_ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "quadratic", "linear")}
 
 
 @dataclass(frozen=True)

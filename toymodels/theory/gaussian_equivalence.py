@@ -27,20 +27,16 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..activations import KINKED, activation
 from ..errors import ConfigError
 from ._checks import as64, positive
 from .random_features import RFTheory, rf_theory
 
 F64 = torch.float64
 
-#: name -> (function, has a kink at 0)
+#: name -> (function, has a kink at 0): the activations of ``toymodels.activations`` this quadrature supports
 ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], bool]] = {
-    "relu": (torch.relu, True),
-    "abs": (torch.abs, True),
-    "tanh": (torch.tanh, False),
-    "erf": (torch.special.erf, False),
-    "linear": (lambda u: u, False),
-}
+    name: (activation(name), name in KINKED) for name in ("relu", "abs", "tanh", "erf", "linear")}
 
 
 def _rule(kink: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,8 @@
 """Lazy versus rich over training (toymodels.metrics.lazy_rich) for two-layer networks, on the probe schedule.
 
-Probe rows: a regression engine's first ``rows`` training rows of each member (targets y); a classification table's
-fixed random subset of ``rows`` rows (the same for every member; targets the members' one-hot labels).
+Probe rows (chosen by the model's family, ``trainers.families``): a regression engine's first ``rows`` training rows
+of each member (targets y); a classification table's fixed random subset of ``rows`` rows (the same for every member;
+targets the members' one-hot labels).
 
 Written at the end of the fit (and kept in checkpoints, so a resumed fit continues them):
     histories/lazy_rich_steps.npy                   [T]
@@ -16,24 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from toymodels.metrics.lazy_rich import lazy_rich_measures
 
 from .representation import ProbeRecorder
-
-
-def probe_rows(engine, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y) the measures use: regression ([E, R, M], [E, R]) or classification ([R, ...] shared, [E, R, C])."""
-    if hasattr(engine, "probe_batch"):
-        x, y = engine.probe_batch()
-        return x[:, :rows], y[:, :rows]
-    data = engine.data
-    g = torch.Generator().manual_seed(0)
-    idx = torch.randperm(data.table.rows, generator=g)[:min(rows, data.table.rows)].sort().values
-    idx = idx.to(data.labels.device)
-    labels = data.labels[:, idx]  # [E, R]
-    return data.table.x[idx], F.one_hot(labels, data.table.n_classes).to(engine.model.W.dtype)
 
 
 class LazyRichProbe:
@@ -47,13 +34,14 @@ class LazyRichProbe:
 class LazyRichCallback(ProbeRecorder):
     prefix = "lazy_rich"
 
-    def __init__(self, engine, steps: list[int], run_dir: Path, rows: int = 256):
-        super().__init__(LazyRichProbe(*probe_rows(engine, rows)), steps, run_dir)
-        self.engine = engine
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, steps: list[int], run_dir: Path,
+                 columns: dict[str, list] | None = None):
+        super().__init__(LazyRichProbe(x, y), steps, run_dir)
+        self.columns = columns  # members.csv outcome columns to fill at the end (None: histories only)
 
     def on_train_end(self, trainer, pl_module):
         super().on_train_end(trainer, pl_module)
-        cols = getattr(self.engine, "extra_columns", None)
+        cols = self.columns
         if cols is None or not self.records:
             return
         for k, vals in self.records.items():

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -16,14 +13,13 @@ from toymodels.errors import ConfigError  # noqa: E402
 from toymodels.metrics.representation.gromov import (gromov_agreement, gromov_solution,  # noqa: E402
                                                      neuron_fourier)
 
-from ..config import RunConfig  # noqa: E402
-from ..members import _from_dict  # noqa: E402
-from ..rundir import load_checkpoint, read_config_dict  # noqa: E402
+from ..reader import read_run_config  # noqa: E402
+from ..rundir import load_checkpoint  # noqa: E402
 
 
 def trained_weights(run_dir: Path) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(W_in [E, 2p, N], W_out [E, N, p], p) of a run of Gromov's model (mlp, depth 2, operand pairs)."""
-    cfg = _from_dict(RunConfig, read_config_dict(run_dir))
+    cfg = read_run_config(run_dir)
     m = cfg.model
     if not (m.name == "mlp" and m.depth == 2 and cfg.task.name == "modular"):
         raise ConfigError("RUN_DIR", "needs a run of a two-layer MLP (model.name mlp, depth 2) on a modular task")

@@ -1,6 +1,6 @@
 """Figures and tables of lazy versus rich two-layer networks, from run directories alone.
 
-- ``lazy_rich_maps``: a lazy-rich sweep's phase diagram (``trainers.sweep.report.phase_diagram`` with the lazy_rich
+- ``lazy_rich_maps``: a lazy-rich sweep's phase diagram (``trainers.sweeps.report.phase_diagram`` with the lazy_rich
   rule) and heatmaps of the seed-mean final |W - W0|/|W0| and NTK-target alignment gain over the same two grid keys.
 - ``time_exponents``: the time-scaling exponent of every member group (members that differ only by seed) of one or
   more regression fits -- two-layer nets at each gamma0, random-feature or linear baselines -- fitted as
@@ -16,9 +16,6 @@ import json
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -26,8 +23,10 @@ from toymodels.errors import ConfigError  # noqa: E402
 from toymodels.regression.fits import fit_exponent  # noqa: E402
 
 from ..config import RunConfig  # noqa: E402
-from ..members import _from_dict  # noqa: E402
-from ..rundir import read_config_dict, read_history, read_members  # noqa: E402
+from ..families import family_of  # noqa: E402
+from ..reader import RunReader  # noqa: E402
+from . import save_figure  # noqa: E402
+from .labels import axis_label  # noqa: E402
 from .phase_diagram import _coords, axis_mode, select  # noqa: E402
 
 
@@ -35,8 +34,8 @@ from .phase_diagram import _coords, axis_mode, select  # noqa: E402
 def lazy_rich_maps(run_dir: Path, x: str | None = None, y: str | None = None, where: list[str] | None = None,
                    out: Path | None = None) -> list[Path]:
     """The phase diagram and the movement / alignment-gain heatmaps of a lazy-rich sweep; returns the PNG paths."""
-    from ..sweep.report import _parse_where, open_sweep, phase_diagram
-    from ..sweep.results import read_grid
+    from ..sweeps.report import _parse_where, open_sweep, phase_diagram
+    from ..sweeps.results import read_grid
 
     cfg, plan = open_sweep(run_dir)
     if cfg.sweep.phase.rule != "lazy_rich":
@@ -78,17 +77,12 @@ def _draw_maps(rows: list[dict], x: str, y: str | None, cfg: RunConfig, out: Pat
             if mode == "categorical":
                 getattr(a, f"set_{which}ticks")(range(len(vals)))
                 getattr(a, f"set_{which}ticklabels")([f"{v:g}" for v in vals])
-            getattr(a, f"set_{which}label")(name)
+            getattr(a, f"set_{which}label")(axis_label(name))
         ax.set_title(label, fontsize=9)
     fig.suptitle(f"{cfg.name}: white line |W - W0|/|W0| = {cfg.sweep.phase.movement:g} after "
                  f"{cfg.train.max_steps} steps", fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png = out.parent / (out.name + ".png")
-    fig.savefig(png, dpi=150)
-    fig.savefig(out.parent / (out.name + ".svg"))
-    plt.close(fig)
-    return png
+    return save_figure(fig, out.parent / (out.name + ".png"), dpi=150, svg=True)
 
 
 # ---- time exponents ----------------------------------------------------------------------------------------------
@@ -101,9 +95,8 @@ def predictions(beta: float) -> dict[str, float]:
 SETTING_SECTIONS = ("task", "model", "optimizer", "loss", "filters", "train")
 
 
-def _groups(run_dir: Path) -> dict[str, list[int]]:
+def _groups(rows: list[dict]) -> dict[str, list[int]]:
     """Member indices of each group of a fit: members whose varied settings (dotted columns) agree but for seed."""
-    rows = read_members(run_dir)
     out: dict[str, list[int]] = {}
     for r in rows:
         label = ", ".join(f"{k.split('.')[-1]}={r[k]}" for k in r if k.split(".")[0] in SETTING_SECTIONS)
@@ -117,15 +110,17 @@ def time_exponents(run_dirs: list[Path], window: tuple[float, float] | None = No
     seeds) over ``window`` (steps; None: every step >= 1) and the lazy / rich predictions."""
     table = []
     for run_dir in map(Path, run_dirs):
-        cfg = _from_dict(RunConfig, read_config_dict(run_dir))
-        if cfg.task.name not in ("powerlaw", "teacher"):
+        run = RunReader(run_dir)
+        cfg = run.config
+        if not family_of(cfg).regression:
             raise ConfigError("RUN_DIR", f"{run_dir} is not a regression fit (task {cfg.task.name})")
-        steps, L = read_history(run_dir, metric)
-        diverged = [r.get("diverged") == "True" for r in read_members(run_dir)]
+        steps, L = run.history(metric)
+        rows = run.members()
+        diverged = [r.get("diverged") == "True" for r in rows]
         beta = 2 * cfg.task.r if cfg.task.name == "powerlaw" else math.nan
         pred = predictions(beta) if math.isfinite(beta) else {"lazy": math.nan, "rich": math.nan}
         w = window or (1, float(steps.max()))
-        for label, idx in _groups(run_dir).items():
+        for label, idx in _groups(rows).items():
             idx = [i for i in idx if not diverged[i]]
             row = {"run": run_dir.name, "model": cfg.model.name, "group": label, "task": cfg.task.name,
                    "alpha": cfg.task.alpha, "r": cfg.task.r, "beta": beta, "predicted_lazy": pred["lazy"],
@@ -187,11 +182,8 @@ def draw_exponents(table: list[dict], out: Path) -> list[Path]:
         bottom.legend(fontsize=6.5)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = out.parent / (out.name + ".png"), out.parent / (out.name + ".svg")
-    fig.savefig(png, dpi=150)
-    fig.savefig(svg)
-    plt.close(fig)
+    png = save_figure(fig, out.parent / (out.name + ".png"), dpi=150, svg=True)
+    svg = out.parent / (out.name + ".svg")
     plain = [{k: v for k, v in r.items() if not k.startswith("_")} for r in table]
     fields = list(dict.fromkeys(k for r in plain for k in r))
     with open(out.parent / (out.name + ".csv"), "w", newline="") as f:

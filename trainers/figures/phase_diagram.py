@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
@@ -16,6 +13,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from toymodels.errors import ConfigError  # noqa: E402
 
 from . import save_figure  # noqa: E402
+from .labels import axis_label  # noqa: E402
 from toymodels.metrics.phases import PHASES  # noqa: E402
 
 COLOURS = {"comprehension": "#1a9850", "grokking": "#fdae61", "memorization": "#d73027", "confusion": "#bdbdbd",
@@ -59,7 +57,7 @@ def _style_axis(ax, which: str, values: list, mode: str, label: str):
     if mode == "categorical":
         set_ticks(range(len(values)))
         set_labels([f"{v:.3g}" if isinstance(v, (int, float)) else str(v) for v in values])
-    set_label(label + (" (log)" if mode == "log" else ""))
+    set_label(axis_label(label) + (" (log)" if mode == "log" else ""))
 
 
 def _steps_label(s) -> str:
@@ -93,10 +91,11 @@ def _close(a, b) -> bool:
 
 
 def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log_y: bool, title: str,
-                       out: Path, phases: tuple[str, ...] = PHASES, label=None,
-                       legend_title: str = "phase (cell: steps to generalise)") -> tuple[Path, Path]:
-    """Draw the diagram of ``rows`` (grid.csv rows) to ``out``.png and .svg; returns both paths. ``phases``: the
-    rule's phase names (each in COLOURS); ``label``: row -> the text in its cell (default: steps to generalise)."""
+                       out: Path | None, phases: tuple[str, ...] = PHASES, label=None,
+                       legend_title: str = "phase (cell: steps to generalise)"):
+    """Draw the diagram of ``rows`` (grid.csv rows) to ``out``.png and .svg and return both paths, or (``out``
+    None) return the matplotlib Figure unsaved. ``phases``: the rule's phase names (each in COLOURS); ``label``:
+    row -> the text in its cell (default: steps to generalise)."""
     label_of = label or (lambda r: _steps_label(r.get("steps_to_generalise")))
     xs = sorted({r[x] for r in rows}, key=_sort_key)
     ys = sorted({r[y] for r in rows}, key=_sort_key) if y else [0]
@@ -128,6 +127,8 @@ def draw_phase_diagram(rows: list[dict], x: str, y: str | None, log_x: bool, log
               title_fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
+    if out is None:
+        return fig
     out = Path(out)
     png = save_figure(fig, out.parent / (out.name + ".png"), 150, svg=True)
     return png, png.parent / (out.name + ".svg")
@@ -138,9 +139,10 @@ def _sort_key(v):
 
 
 def draw_curves(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], threshold: float,
-                out: Path) -> Path:
+                out: Path | None):
     """Train (dashed) and test (solid) accuracy over steps; each entry (label, steps, train [S, T], test [S, T])
-    is one cell with S seeds."""
+    is one cell with S seeds. Saved to ``out``.png (its path returned), or the Figure returned when ``out`` is
+    None."""
     fig, ax = plt.subplots(figsize=(7, 4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, (label, steps, train, test) in enumerate(curves):
@@ -155,5 +157,7 @@ def draw_curves(curves: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], th
     ax.set_ylabel("accuracy (train dashed, test solid)")
     ax.legend(fontsize=7)
     fig.tight_layout()
+    if out is None:
+        return fig
     out = Path(out)
     return save_figure(fig, out.parent / (out.name + ".png"), 150)

@@ -17,9 +17,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -30,8 +27,8 @@ from toymodels.tasks.powerlaw import PowerLawTask  # noqa: E402
 from toymodels.theory.scaling import compute_frontier, exponents  # noqa: E402
 
 from ..config import RunConfig  # noqa: E402
-from ..members import _from_dict  # noqa: E402
-from ..rundir import read_config_dict, read_members  # noqa: E402
+from ..reader import RunReader  # noqa: E402
+from . import save_figure  # noqa: E402
 
 
 @dataclass
@@ -46,39 +43,16 @@ class ScalingRun:
         return np.array([float(r[key]) if r.get(key) not in (None, "") else math.nan for r in self.rows])
 
 
-def _history(d: Path, name: str, E: int, T: int) -> np.ndarray:
-    p = d / "histories" / f"{name}.npy"
-    return np.load(p) if p.exists() else np.full((E, T), math.nan)
-
-
 def load_run(run_dir) -> ScalingRun:
-    """Members and histories of a fit or a sweep (members.csv at the root; a sweep's histories per chunk)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "members.csv").is_file():
-        raise ConfigError("RUN_DIR", f"{run_dir} is not a finished toylab run directory (config.yaml, members.csv)")
-    cfg = _from_dict(RunConfig, read_config_dict(run_dir))
+    """Members and histories of a fit or a sweep of a power-law regression task."""
+    run = RunReader(run_dir)
+    cfg = run.config
     if cfg.task.name != "powerlaw":
-        raise ConfigError("RUN_DIR", f"{run_dir} is not a regression run (task.name = {cfg.task.name})")
-    rows = read_members(run_dir)
-    if "chunk" not in rows[0]:
-        steps = np.load(run_dir / "histories" / "steps.npy")
-        test = np.load(run_dir / "histories" / "test_loss.npy")
-        return ScalingRun(cfg, rows, steps, test, _history(run_dir, "theory_test_loss", *test.shape))
-    steps, test, theory = None, [], []
-    cache: dict[str, tuple] = {}
-    for r in rows:
-        d = run_dir / "chunks" / f"chunk_{int(r['chunk']):03d}"
-        if r["chunk"] not in cache:
-            s = np.load(d / "histories" / "steps.npy")
-            t = np.load(d / "histories" / "test_loss.npy")
-            cache[r["chunk"]] = (s, t, _history(d, "theory_test_loss", *t.shape))
-        s, t, th = cache[r["chunk"]]
-        if steps is not None and not np.array_equal(s, steps):
-            raise ConfigError("RUN_DIR", "the sweep's chunks logged different steps; draw them separately")
-        steps = s
-        test.append(t[int(r["chunk_member"])])
-        theory.append(th[int(r["chunk_member"])])
-    return ScalingRun(cfg, rows, steps, np.stack(test), np.stack(theory))
+        raise ConfigError("RUN_DIR", f"{run_dir} is not a power-law regression run (task.name = {cfg.task.name})")
+    rows = run.members()
+    steps, test = run.history("test_loss")
+    _, theory = run.history("theory_test_loss", fill_missing=True)
+    return ScalingRun(cfg, rows, steps, test, theory)
 
 
 # ---- selections ----------------------------------------------------------------------------------------------------
@@ -132,12 +106,8 @@ def _fit(name, x, Y, theory_y, predicted, window, note="", n_boot=200) -> Fit:
 
 # ---- the figures ---------------------------------------------------------------------------------------------------
 def _save(fig, out: Path) -> list[Path]:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
-    for p in paths:
-        fig.savefig(p, dpi=130, bbox_inches="tight")
-    plt.close(fig)
-    return paths
+    png = save_figure(fig, out.with_suffix(".png"), dpi=130, svg=True, tight=True)
+    return [png, png.with_suffix(".svg")]
 
 
 def _task(run: ScalingRun) -> tuple[PowerLawTask, float, float]:

@@ -9,7 +9,6 @@ from pathlib import Path
 import matplotlib
 import matplotlib.ticker
 
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

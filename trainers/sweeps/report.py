@@ -9,18 +9,18 @@ from toymodels.errors import ConfigError
 
 from ..config import RunConfig
 from ..figures.phase_diagram import draw_curves, draw_phase_diagram, select
-from ..members import _from_dict, coerce
-from ..rundir import read_config_dict, read_history
+from ..members import coerce
+from ..reader import RunReader, read_run_config
 from .grid import is_log_axis
 from .plan import Plan
-from .results import chunk_dir, read_grid, read_sweep_members
+from .results import read_grid, read_sweep_members
 
 
 def open_sweep(run_dir: Path) -> tuple[RunConfig, Plan]:
     run_dir = Path(run_dir)
     if not (run_dir / "plan.json").is_file() or not (run_dir / "config.yaml").is_file():
         raise ConfigError("RUN_DIR", f"{run_dir} is not a sweep run directory (no plan.json / config.yaml)")
-    return _from_dict(RunConfig, read_config_dict(run_dir)), Plan.load(run_dir / "plan.json")
+    return read_run_config(run_dir), Plan.load(run_dir / "plan.json")
 
 
 def _parse_where(items: list[str] | None) -> dict:
@@ -34,8 +34,9 @@ def _parse_where(items: list[str] | None) -> dict:
 
 
 def phase_diagram(run_dir: Path, x: str | None = None, y: str | None = None, where: list[str] | None = None,
-                  out: Path | None = None) -> tuple[Path, Path]:
-    """Draw RUN_DIR's phase diagram over x and y (default: the grid's first two keys)."""
+                  out: Path | None = None, as_figure: bool = False):
+    """Draw RUN_DIR's phase diagram over x and y (default: the grid's first two keys) to PNG and SVG files (their
+    paths returned), or return the matplotlib Figure unsaved (``as_figure``)."""
     cfg, plan = open_sweep(run_dir)
     if not (Path(run_dir) / "grid.csv").is_file():
         raise ConfigError("RUN_DIR", f"{run_dir} has no finished chunk yet (no grid.csv)")
@@ -59,7 +60,8 @@ def phase_diagram(run_dir: Path, x: str | None = None, y: str | None = None, whe
         title += f"threshold acc {ph.threshold:g}, gap G = {ph.gap}, budget B = {budget}"
     grid = cfg.sweep.grid
     slug = lambda k: k.replace(".", "-")  # noqa: E731  (dots would read as file suffixes)
-    out = Path(out) if out else Path(run_dir) / "figures" / f"phase__{slug(x)}__{slug(y) if y else 'strip'}"
+    out = None if as_figure else Path(out) if out else \
+        Path(run_dir) / "figures" / f"phase__{slug(x)}__{slug(y) if y else 'strip'}"
     return draw_phase_diagram(rows, x, y, is_log_axis(grid.get(x)), bool(y) and is_log_axis(grid.get(y)), title,
                               out, **style)
 
@@ -69,8 +71,9 @@ def _movement_label(row: dict) -> str:
     return "" if not isinstance(v, (int, float)) or v != v else f"{v:.2g}"
 
 
-def cell_curves(run_dir: Path, cells: list[str], out: Path | None = None) -> Path:
-    """Train/test accuracy of every seed of each cell; a cell is "key=value,key=value" over the grid keys."""
+def cell_curves(run_dir: Path, cells: list[str], out: Path | None = None, as_figure: bool = False):
+    """Train/test accuracy of every seed of each cell; a cell is "key=value,key=value" over the grid keys. Saved
+    as a PNG (its path returned), or the Figure returned unsaved (``as_figure``)."""
     cfg, plan = open_sweep(run_dir)
     members = read_sweep_members(run_dir)
     curves = []
@@ -80,15 +83,14 @@ def cell_curves(run_dir: Path, cells: list[str], out: Path | None = None) -> Pat
         if not rows:
             raise ConfigError("--curves", f"no finished member matches {cell!r}")
         trains, tests, steps = [], [], None
+        run = RunReader(run_dir)
         for m in rows:
-            d = chunk_dir(run_dir, m["chunk"])
-            steps, tr = read_history(d, "train_acc")
-            _, te = read_history(d, "test_acc")
-            trains.append(tr[m["chunk_member"]])
-            tests.append(te[m["chunk_member"]])
+            steps, tr = run.member_history(m, "train_acc")
+            _, te = run.member_history(m, "test_acc")
+            trains.append(tr)
+            tests.append(te)
         curves.append((cell, steps, np.stack(trains), np.stack(tests)))
-    out = Path(out) if out else Path(run_dir) / "figures" / "curves"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = None if as_figure else Path(out) if out else Path(run_dir) / "figures" / "curves"
     return draw_curves(curves, cfg.sweep.phase.threshold, out)
 
 

@@ -11,9 +11,8 @@ import numpy as np
 
 from ..config import RunConfig
 from ..members import to_dict
-from ..rundir import read_history
+from ..reader import RunReader
 from ..wandb_log import MAX_CURVES
-from .results import chunk_dir
 
 
 def _wandb():
@@ -59,12 +58,11 @@ class SweepDashboard:
         if self.run is None:
             return
         curves_x, curves_y, keys = None, [], []
+        run = RunReader(self.run_dir)
         for r in rows[:MAX_CURVES]:
-            d = chunk_dir(self.run_dir, r["chunk"])
-            metric = "test_acc" if (d / "histories" / "test_acc.npy").exists() else "test_loss"
-            steps, test = read_history(d, metric)
-            curves_x = steps
-            curves_y.append(test[r["chunk_member"]].tolist())
+            metric = "test_acc" if run.has_history(r, "test_acc") else "test_loss"
+            curves_x, test = run.member_history(r, metric)
+            curves_y.append(test.tolist())
             keys.append(", ".join(f"{k}={r[k]}" for k in grid_keys) + f", seed={r['seed']}")
         if curves_x is not None:
             self.run.log({"test_acc_per_member": self.wandb.plot.line_series(

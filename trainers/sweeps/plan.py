@@ -10,13 +10,12 @@ from typing import Any
 
 from toymodels.errors import ConfigError
 
-from ..build import build_table, resolve_device
 from ..config import RunConfig
+from ..device import members_per_fit
+from ..families import family_of
 from ..members import MemberTable, coerce, is_per_member, with_settings
-from ..validate import available_bytes, estimate_bytes, validate
+from ..validate import validate
 from .grid import expand_grid
-
-MAX_CHUNK = 4096
 
 
 @dataclass
@@ -54,22 +53,6 @@ def chunk_config(cfg: RunConfig, chunk: Chunk) -> RunConfig:
     return c
 
 
-def members_per_fit(cfg: RunConfig, members: MemberTable) -> int:
-    """The largest ensemble of this group that fits in memory (the estimate is linear in E)."""
-    if cfg.sweep.max_members:
-        return cfg.sweep.max_members
-    if cfg.task.name in ("powerlaw", "teacher"):  # regression: its own memory model (no task table)
-        from ..regression import members_per_fit as regression_members_per_fit
-        return regression_members_per_fit(cfg, members)
-    table = build_table(cfg)
-    n_rows, n_train = table.rows, table.pool.numel()
-    one = estimate_bytes(cfg, MemberTable(cfg, members.overrides[:1]), n_rows, n_train)
-    two = estimate_bytes(cfg, MemberTable(cfg, members.overrides[:1] * 2), n_rows, n_train)
-    per = max(two - one, 1)
-    have = 0.8 * available_bytes(resolve_device(cfg.train.device)) - (one - per)
-    return max(1, min(MAX_CHUNK, int(have // per)))
-
-
 def make_plan(cfg: RunConfig) -> Plan:
     if not cfg.sweep.grid:
         raise ConfigError("sweep.grid", "is empty: give at least one key with values")
@@ -96,7 +79,7 @@ def make_plan(cfg: RunConfig) -> Plan:
         table = MemberTable(base, overrides)
         validate(base, MemberTable(base, overrides[:1]), check_memory=False)
         validate(base, table, check_memory=False)
-        size = members_per_fit(base, table)
+        size = members_per_fit(family_of(base).estimate_bytes, base, table)
         n_chunks = math.ceil(len(idx) / size)
         per = math.ceil(len(idx) / n_chunks)
         for c in range(n_chunks):

@@ -11,12 +11,14 @@ import torch
 from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
 
 from .allocator import keep_freed_memory
-from .build import build_engine, resolve_device
 from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
 from .config import RunConfig
+from .device import configure_precision, resolve_device
+from .families import family_of
 from .members import MemberTable
 from .module import EnsembleModule
-from .rundir import member_outcomes, read_history, write_histories, write_members
+from .reader import read_history
+from .rundir import member_outcomes, write_histories, write_members
 from .schedule import eval_steps, log_steps
 from .wandb_log import log_members, make_logger
 
@@ -45,49 +47,11 @@ class StepTQDMBar(_StepsTotal, TQDMProgressBar):
     pass
 
 
-def probe_callbacks(cfg: RunConfig, engine, run_dir: Path) -> list[L.Callback]:
-    """The representation, spectra and lazy-rich probes the config asks for, on their schedule."""
-    pc, out = cfg.probes, []
-    if not (pc.representation or pc.spectra or pc.lazy_rich):
-        return out
-    steps = log_steps(cfg.train.max_steps, pc.points) if pc.schedule == "log" else \
-        eval_steps(cfg.train.max_steps, "linear", pc.every, 0)
-    if pc.representation:
-        from toymodels.metrics.representation.probe import RepresentationProbe
-
-        from .callbacks.representation import RepresentationCallback
-
-        operation = cfg.task.operation if cfg.task.name == "modular" else cfg.task.name
-        probe = RepresentationProbe(engine.data, operation, cfg.task.p, pc.rows, pc.rqi_delta,
-                                    logits=cfg.loss.name != "mse")
-        out.append(RepresentationCallback(probe, steps, run_dir))
-    if pc.spectra:
-        from .callbacks.spectra import SpectraCallback
-
-        out.append(SpectraCallback(steps, run_dir, full=pc.spectra_full, seed=cfg.seed))
-    if pc.lazy_rich:
-        from toymodels.errors import ConfigError
-
-        from .callbacks.lazy_rich import LazyRichCallback
-
-        if cfg.model.name != "two_layer":
-            raise ConfigError("probes.lazy_rich", f"measures model two_layer (got {cfg.model.name})")
-        out.append(LazyRichCallback(engine, steps, run_dir, pc.rows))
-    return out
-
-
 @dataclass
 class FitResult:
     run_dir: Path
     module: EnsembleModule
     interrupted: bool
-
-
-def configure_precision(cfg: RunConfig, device: torch.device):
-    """TF32 matmuls on GPU by default for float32 runs; never for float64 or when switched off."""
-    tf32 = device.type == "cuda" and cfg.train.tf32 and cfg.train.precision == "32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
 
 
 def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = False,
@@ -100,18 +64,15 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
         keep_freed_memory()  # no page faults on every step's activations (scripts/bench_allocator.py: 1.6x)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    engine = build_engine(cfg, members, device)
+    family = family_of(cfg)
+    engine = family.build_engine(cfg, members, device)
     tr = cfg.train
     schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)
-    num_classes = engine.data.table.n_classes if cfg.loss.name == "mse" else engine.model.n_outputs
-    module = EnsembleModule(engine, schedule, tr.thresholds, num_classes, tr.loss_thresholds, tr.stop_test_loss)
+    module = EnsembleModule(engine, schedule, tr.thresholds, tr.loss_thresholds, tr.stop_test_loss)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    callbacks = list(callbacks or []) + probe_callbacks(cfg, engine, run_dir) + \
+    callbacks = family.callbacks(cfg, engine, run_dir) + list(callbacks or []) + \
         [GracefulInterrupt(ckpt), AtomicCheckpoint(ckpt, tr.checkpoint_every)]
-    if cfg.task.name in ("powerlaw", "teacher"):  # train-test gap and theory overlay of every regression fit
-        from .regression import regression_callbacks
-        callbacks = regression_callbacks(cfg, engine, run_dir) + callbacks
     if tr.snapshot_members:
         callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))
@@ -130,7 +91,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     trainer.fit(module, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
     write_histories(run_dir, module)
     outcomes = member_outcomes(module)
-    write_members(run_dir, members, outcomes, getattr(engine, "record_columns", None))
+    write_members(run_dir, members, outcomes, engine.record_columns())
     if logger is not None:
         metric = "test_acc" if "test_acc" in module.metric_names else "test_loss"
         steps, values = read_history(run_dir, metric)

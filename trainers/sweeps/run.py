@@ -13,6 +13,8 @@ from toymodels.metrics.lazy_rich import LAZY_RICH_PHASES
 from toymodels.metrics.phases import PHASES
 
 from ..config import RunConfig
+from ..families import family_of
+from ..figures.lazy_rich import lazy_rich_maps
 from .backends import ChunkInterrupted, make_backend
 from .dashboard import SweepDashboard
 from .plan import Plan
@@ -51,14 +53,13 @@ class Progress:
 
 
 def _figure(run_dir: Path, cfg: RunConfig) -> Path | None:
-    if cfg.sweep.phase.rule != "lazy_rich" and cfg.task.name in ("powerlaw", "teacher"):  # no phases: scripts/scaling_laws.py draws regression sweeps
-        return None
+    kind = family_of(cfg).sweep_figure(cfg)  # None: no phases (scripts/scaling_laws.py draws regression sweeps)
     try:
-        if cfg.sweep.phase.rule == "lazy_rich":  # gamma0 x width by default, and the movement / alignment maps
-            from ..figures.lazy_rich import lazy_rich_maps
-
+        if kind == "lazy_rich":  # gamma0 x width by default, and the movement / alignment maps
             return lazy_rich_maps(run_dir)[0]
-        return phase_diagram(run_dir)[0]
+        if kind == "phase_diagram":
+            return phase_diagram(run_dir)[0]
+        return None
     except ConfigError:  # e.g. more than two grid keys and nothing fixed: draw it later with --where
         return None
 

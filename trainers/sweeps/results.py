@@ -16,13 +16,8 @@ from toymodels.metrics.lazy_rich import LAZY_RICH_PHASES, classify_lazy_rich, ma
 from toymodels.metrics.phases import PHASES, majority, phases_from_history
 
 from ..config import RunConfig
-from ..rundir import read_history, read_members
+from ..reader import chunk_dir, read_history, read_members
 from .plan import Plan
-
-
-def chunk_dir(run_dir: Path, index: int) -> Path:
-    return Path(run_dir) / "chunks" / f"chunk_{index:03d}"
-
 
 def finished(run_dir: Path, plan: Plan) -> list[int]:
     return [c.index for c in plan.chunks if (chunk_dir(run_dir, c.index) / "DONE").exists()]

@@ -10,11 +10,11 @@ from typing import Iterator
 import torch
 
 from ..config import RunConfig
-from ..fit import run_fit
+from ..fitting import run_fit
 from ..members import _from_dict, expand, to_dict
 from ..rundir import write_config
 from .plan import Chunk, chunk_config
-from .results import chunk_dir
+from ..reader import chunk_dir
 
 
 class ChunkInterrupted(Exception):

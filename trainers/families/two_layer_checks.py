@@ -1,18 +1,17 @@
-"""The checks every two_layer fit shares, on a regression task (trainers/regression.py) or a classification table
-(trainers/build.py): one ConfigError naming the key."""
+"""The checks every two_layer fit shares, on a regression task (the two_layer family) or a classification table (the
+classification family): one ConfigError naming the key."""
 from __future__ import annotations
 
 from toymodels.errors import ConfigError
+from toymodels.models.two_layer import ACTIVATIONS
 
-from .config import RunConfig
-from .members import MemberTable
+from ..config import RunConfig
+from ..members import MemberTable
 
 
 def check_two_layer(cfg: RunConfig, members: MemberTable) -> str:
     """Activation, gamma0 (the base value and every member's), SGD, the lazy-rich probe settings; returns the
     activation name."""
-    from toymodels.models.two_layer import ACTIVATIONS
-
     m = cfg.model
     act = m.act or "relu"
     if act not in ACTIVATIONS:

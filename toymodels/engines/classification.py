@@ -1,0 +1,96 @@
+"""The classification engine: modular-arithmetic and image tasks with any classification model (Nanda's
+transformer, MLPs, Liu's toy, two-layer nets), a loss head, per-member optimisers, gradient filters and constraints.
+
+A step samples each member's rows (``toymodels.tasks.batching``), runs the model on them, and takes each member's
+mean row loss over its own rows; ``evaluate`` scores every member on its own train and test rows of the full table
+(in chunks of ``eval_chunk_rows``), accuracy included. The guarded update is the base class's
+(``toymodels.engines.base``); Grokfast / PerpGrad filters run between the guard and the optimiser step, the Omnigrok
+constant-norm constraint after it.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..losses import Head, member_mean
+from ..models.base import EnsembleModel
+from ..optim.base import EnsembleOptimizer
+from ..optim.constraints import ConstantNorm
+from ..optim.filters import GradFilter
+from ..tasks.batching import sample_batch
+from ..tasks.data import EnsembleData
+from .base import EnsembleEngine
+
+
+class ClassificationEngine(EnsembleEngine):
+    metric_names = ("train_loss", "test_loss", "train_acc", "test_acc")
+
+    def __init__(self, data: EnsembleData, model: EnsembleModel, head: Head, optimizer: EnsembleOptimizer,
+                 filters: list[GradFilter] | None = None, constraint: ConstantNorm | None = None,
+                 batch_size: int | None = None, batch_seeds: torch.Tensor | None = None,
+                 eval_chunk_rows: int | None = None):
+        super().__init__(model, optimizer, data.n_members, data.labels.device, batch_size, batch_seeds)
+        self.data, self.head = data, head
+        self.filters, self.constraint = list(filters or []), constraint
+        rows = data.split.train_mask | data.split.test_mask
+        self.eval_rows = torch.nonzero(rows.any(0)).squeeze(1)  # [R_eval] rows any member trains or tests on
+        self.eval_chunk_rows = eval_chunk_rows or len(self.eval_rows)
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x [E, B, ...], y [E, B], valid [E, B]) of training step ``step`` (0-based)."""
+        idx, valid = sample_batch(self.data.split, self.batch_seeds, step, self.batch_size)
+        x = self.data.table.x[idx]
+        y = self.data.labels.gather(1, idx)
+        return x, y, valid
+
+    def losses(self, step: int) -> torch.Tensor:
+        """Per-member training loss [E] on the step's batch (each member's mean over its own rows)."""
+        x, y, valid = self.batch(step)
+        return member_mean(self.head.row_loss(self.model(x), y), valid)
+
+    def filter_gradients(self, active: torch.Tensor):
+        for f in self.filters:  # in order: Grokfast sees raw gradients, PerpGrad projects the final direction
+            f.apply(active)
+
+    def constrain(self, active: torch.Tensor):
+        if self.constraint is not None:
+            self.constraint.apply(active)
+
+    @torch.no_grad()
+    def evaluate_rows(self) -> dict[str, torch.Tensor]:
+        """Per-row losses and predictions over the evaluated rows, all members at once: row_loss, pred, labels,
+        train_mask, test_mask, each [E, R_eval]."""
+        rows = self.eval_rows
+        losses, preds = [], []
+        for chunk in rows.split(self.eval_chunk_rows):
+            out = self.model(self.data.table.x[chunk])  # shared input -> [E, b, C]
+            losses.append(self.head.row_loss(out, self.data.labels[:, chunk]))
+            preds.append(self.head.predict(out))
+        s = self.data.split
+        return {"row_loss": torch.cat(losses, 1), "pred": torch.cat(preds, 1), "labels": self.data.labels[:, rows],
+                "train_mask": s.train_mask[:, rows], "test_mask": s.test_mask[:, rows]}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        """train_loss, test_loss, train_acc, test_acc [E] float64, each over the member's own rows."""
+        ev = self.evaluate_rows()
+        f64 = torch.float64
+        return {"train_loss": member_mean(ev["row_loss"], ev["train_mask"]).to(f64),
+                "test_loss": member_mean(ev["row_loss"], ev["test_mask"]).to(f64),
+                "train_acc": member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
+                "test_acc": member_accuracy(ev["pred"], ev["labels"], ev["test_mask"])}
+
+    def extra_state(self) -> dict:
+        return {"filters": [f.state_dict() for f in self.filters],
+                "constraint": self.constraint.state_dict() if self.constraint else None}
+
+    def load_extra_state(self, state: dict):
+        for f, s in zip(self.filters, state["filters"]):
+            f.load_state_dict(s)
+        if self.constraint is not None and state["constraint"] is not None:
+            self.constraint.load_state_dict(state["constraint"])
+
+
+def member_accuracy(pred: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[E] float64 accuracy over each member's masked rows (pred, labels, mask: [E, R])."""
+    hit = (pred == labels) & mask
+    return hit.sum(1).double() / mask.sum(1).clamp(min=1).double()
