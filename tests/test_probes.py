@@ -6,9 +6,9 @@ import numpy as np
 import torch
 
 from tests.test_resume import SignalAt
-from trainers.config import RunConfig
 from trainers.fitting import run_fit
-from trainers.members import _from_dict, expand
+from trainers.members import expand
+from trainers.typed import config_from_dict
 from trainers.rundir import new_run_dir, write_config
 
 LIU = {
@@ -34,7 +34,7 @@ NANDA = {
 
 
 def fit(tmp_path, cfg, name, callbacks=None, resume=False, run=None):
-    cfg = _from_dict(RunConfig, {**cfg, "out_dir": str(tmp_path / name)})
+    cfg = config_from_dict({**cfg, "out_dir": str(tmp_path / name)})
     if run is None:
         run = new_run_dir(cfg.out_dir, cfg.name)
         write_config(run, cfg)

@@ -12,9 +12,9 @@ import torch
 import yaml
 
 from trainers.cli import main
-from trainers.config import RunConfig
 from trainers.fitting import run_fit
-from trainers.members import _from_dict, expand
+from trainers.members import expand
+from trainers.typed import config_from_dict
 from trainers.rundir import new_run_dir, write_config
 
 CFG = {
@@ -58,7 +58,7 @@ def assert_same(a, b):
 
 
 def start(tmp_path, name):
-    cfg = _from_dict(RunConfig, {**CFG, "out_dir": str(tmp_path / name)})
+    cfg = config_from_dict({**CFG, "out_dir": str(tmp_path / name)})
     run = new_run_dir(cfg.out_dir, cfg.name)
     write_config(run, cfg)
     return cfg, expand(cfg), run
@@ -102,7 +102,7 @@ def test_kill_9_resumes_from_last_periodic_checkpoint(tmp_path):
     run = ckpt.parents[1]
     assert not (run / "DONE").exists()
     assert main(["fit", "--resume", str(run)]) == 0
-    cfg_a = _from_dict(RunConfig, {**cfg, "out_dir": str(tmp_path / "ref")})
+    cfg_a = config_from_dict({**cfg, "out_dir": str(tmp_path / "ref")})
     ref = new_run_dir(cfg_a.out_dir, cfg_a.name)
     write_config(ref, cfg_a)
     run_fit(cfg_a, expand(cfg_a), ref)

@@ -12,7 +12,7 @@ from trainers.members import with_settings
 from trainers.sweeps.grid import axis_values, expand_grid
 from trainers.sweeps.plan import make_plan
 from trainers.sweeps.backends import run_chunk
-from trainers.members import to_dict
+from trainers.typed import config_from_dict, config_to_dict
 
 SWEEP = {
     "name": "tiny", "seeds": [0, 1],
@@ -105,15 +105,15 @@ def test_interrupted_sweep_resumes_to_the_same_result(tmp_path, capsys):
     full = rows(Path(lines[-1]) / "members.csv")
     # a sweep that finished only its first chunk (as after Ctrl-C / kill -9 between chunks)
     cfg = with_settings(RunConfig(), {})
-    from trainers.members import _from_dict
-    cfg = _from_dict(RunConfig, {**SWEEP, "out_dir": str(tmp_path / "part")})
+
+    cfg = config_from_dict({**SWEEP, "out_dir": str(tmp_path / "part")})
     plan = make_plan(cfg)
     run = tmp_path / "part" / "tiny-partial"
     run.mkdir(parents=True)
     from trainers.rundir import write_config
     write_config(run, cfg)
     plan.save(run / "plan.json")
-    run_chunk(str(run), to_dict(cfg), plan.chunks[0].__dict__)
+    run_chunk(str(run), config_to_dict(cfg), plan.chunks[0].__dict__)
     assert main(["sweep", "--resume", str(run)]) == 0
     assert "2 to run" in capsys.readouterr().err
     resumed = rows(run / "members.csv")

@@ -63,7 +63,7 @@ def parse_run_config(argv: list[str]):
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     from .config import RunConfig
-    from .members import _from_dict
+    from .typed import config_from_dict
 
     parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
@@ -75,27 +75,30 @@ def parse_run_config(argv: list[str]):
     data = ns.as_dict()
     data.pop("config", None)
     data.pop("__path__", None)
-    return _from_dict(RunConfig, data)
+    return config_from_dict(data)
 
 
 def _resume_overrides(argv: list[str], allowed: tuple[str, ...]) -> dict:
+    """The settings a resume may change, parsed by argparse (YAML values, typed by ``trainers.typed``)."""
+    import argparse
+
     import yaml
 
-    out, i = {}, 0
-    while i < len(argv):
-        arg = argv[i]
-        key, _, value = arg[2:].partition("=") if arg.startswith("--") else (None, None, None)
+    parser = argparse.ArgumentParser(prog="toylab --resume", add_help=False, exit_on_error=False,
+                                     allow_abbrev=False)
+    for key in allowed:
+        parser.add_argument(f"--{key}", dest=key, type=yaml.safe_load, default=argparse.SUPPRESS)
+    try:
+        ns, unknown = parser.parse_known_args(argv)
+    except argparse.ArgumentError as err:
+        raise UsageError(f"{err.argument_name.lstrip('-') if err.argument_name else 'resume'}: {err.message}") \
+            from None
+    if unknown:
+        key = unknown[0][2:].partition("=")[0] if unknown[0].startswith("--") else None
         if not key:
-            raise UsageError(f"unexpected argument {arg!r}")
-        if not value:
-            if i + 1 >= len(argv):
-                raise UsageError(f"{key}: needs a value")
-            value, i = argv[i + 1], i + 1
-        if key not in allowed:
-            raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(allowed)}")
-        out[key] = yaml.safe_load(value)
-        i += 1
-    return out
+            raise UsageError(f"unexpected argument {unknown[0]!r}")
+        raise ConfigError(key, f"cannot change on resume; allowed: {', '.join(allowed)}")
+    return vars(ns)
 
 
 def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):

@@ -6,7 +6,6 @@ that leave every tensor shape unchanged may differ between members of one fit (`
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import fnmatch
 import typing
@@ -16,6 +15,7 @@ from typing import Any
 from toymodels.errors import ConfigError
 
 from .config import GroupConfig, RunConfig
+from .typed import config_from_dict, config_to_dict, typed_value
 
 PER_MEMBER = (
     "seed", "streams.*", "task.train_fraction", "task.train_size", "task.label_noise", "model.init_scale",
@@ -62,33 +62,11 @@ def is_per_member(key: str) -> bool:
 
 
 def coerce(key: str, value: Any) -> Any:
-    """``value`` converted to the type of setting ``key`` (numbers from YAML strings too), or a ConfigError."""
+    """``value`` as the declared type of setting ``key`` (numbers from YAML strings too), or a ConfigError."""
     t = setting_type(key)
-    args = typing.get_args(t)
-    if value is None:
-        if type(None) in args:
-            return None
+    if value is None and type(None) not in typing.get_args(t):
         raise ConfigError(key, "must be set")
-    base = next((a for a in args if a is not type(None)), t) if typing.get_origin(t) is typing.Union else t
-    try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            raise ValueError
-        if base in (int, float):
-            v = float(value) if base is float else value
-            if base is int:
-                if isinstance(value, bool) or float(value) != int(float(value)):
-                    raise ValueError
-                v = int(float(value))
-            return v
-        if typing.get_origin(base) is tuple:
-            return tuple(float(x) for x in value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"expected {getattr(base, '__name__', base)}, got {value!r}") from None
-    return value
+    return typed_value(key, t, value)
 
 
 def get_setting(cfg: RunConfig, key: str) -> Any:
@@ -104,8 +82,7 @@ def get_setting(cfg: RunConfig, key: str) -> Any:
 
 def with_settings(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     """A copy of ``cfg`` with dotted overrides applied (keys and values checked)."""
-    cfg = dataclasses.replace(cfg)
-    data = _to_dict(cfg)
+    data = config_to_dict(cfg)
     for key, value in overrides.items():
         value = coerce(key, value)
         node = data
@@ -113,33 +90,7 @@ def with_settings(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return _from_dict(RunConfig, data)
-
-
-def _to_dict(obj):
-    if is_dataclass(obj):
-        return {f.name: _to_dict(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, dict):
-        return {k: _to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-def _from_dict(cls, data: dict):
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in fields(cls):
-        if f.name not in data:
-            continue
-        t, v = hints[f.name], data[f.name]
-        if is_dataclass(t):
-            v = _from_dict(t, v)
-        elif typing.get_origin(t) is dict and typing.get_args(t)[1] is GroupConfig:
-            v = {k: g if isinstance(g, GroupConfig) else _from_dict(GroupConfig, g) for k, g in v.items()}
-        kwargs[f.name] = v
-    return cls(**kwargs)
-
-
-to_dict = _to_dict
+    return config_from_dict(data)
 
 
 @dataclass

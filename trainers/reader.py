@@ -18,7 +18,7 @@ import yaml
 from toymodels.errors import ConfigError
 
 from .config import RunConfig
-from .members import _from_dict
+from .typed import config_from_dict
 
 
 def chunk_dir(run_dir: Path, index: int) -> Path:
@@ -43,7 +43,7 @@ def read_config_dict(run_dir: Path) -> dict:
 
 def read_run_config(run_dir: Path) -> RunConfig:
     """The typed, fully resolved config of a run directory."""
-    return _from_dict(RunConfig, read_config_dict(run_dir))
+    return config_from_dict(read_config_dict(run_dir))
 
 
 def read_members(run_dir: Path) -> list[dict]:

@@ -20,7 +20,8 @@ import torch
 import yaml
 
 from .config import RunConfig
-from .members import MemberTable, to_dict
+from .members import MemberTable
+from .typed import config_to_dict
 
 
 def new_run_dir(out_dir: str, name: str) -> Path:
@@ -44,7 +45,7 @@ def _plain(obj):
 
 def write_config(run_dir: Path, cfg: RunConfig):
     with open(run_dir / "config.yaml", "w") as f:
-        yaml.safe_dump(_plain(to_dict(cfg)), f, sort_keys=False)
+        yaml.safe_dump(_plain(config_to_dict(cfg)), f, sort_keys=False)
 
 
 def _fmt(v):

@@ -5,8 +5,8 @@ from pathlib import Path
 import torch
 
 from trainers.build import build_engine
-from trainers.config import RunConfig
-from trainers.members import _from_dict, expand
+from trainers.members import expand
+from trainers.typed import config_from_dict
 from trainers.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def config(task=None, model=None, optimizer=None, train=None, **top) -> dict:
 
 
 def engine_of(cfg: dict):
-    run = _from_dict(RunConfig, cfg)
+    run = config_from_dict(cfg)
     members = expand(run)
     validate(run, members)
     return build_engine(run, members, torch.device("cpu"))

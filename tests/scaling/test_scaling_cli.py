@@ -13,9 +13,9 @@ from tests.test_resume import SignalAt
 from toymodels.regression.theory import theory_curves
 from toymodels.tasks.powerlaw import PowerLawTask
 from trainers.cli import main
-from trainers.config import RunConfig
 from trainers.fitting import run_fit
-from trainers.members import _from_dict, expand
+from trainers.members import expand
+from trainers.typed import config_from_dict
 from trainers.families.random_features import member_spec
 from trainers.rundir import new_run_dir, write_config
 
@@ -42,7 +42,7 @@ def test_fit_writes_the_run_directory(small_run):
     np.testing.assert_allclose(gap, test - train, rtol=1e-12)
     assert float(rows[4]["final_test_loss"]) == pytest.approx(test[4, -1])
     # the overlay is the theory of each member's own setting, at the logged steps
-    cfg = _from_dict(RunConfig, yaml.safe_load(open(small_run / "config.yaml")))
+    cfg = config_from_dict(yaml.safe_load(open(small_run / "config.yaml")))
     task = PowerLawTask(320, 1.5, 1 / 3)
     ref, kinds = theory_curves(task.eta, task.wbar, member_spec(cfg, expand(cfg)), steps)
     np.testing.assert_allclose(theory, ref.numpy(), rtol=1e-12)
@@ -56,7 +56,7 @@ def test_resume_restores_the_callbacks(tmp_path, monkeypatch):
     base["train"].update(max_steps=80, checkpoint_every=20)
 
     def start(name):
-        cfg = _from_dict(RunConfig, {**base, "out_dir": str(tmp_path / name)})
+        cfg = config_from_dict({**base, "out_dir": str(tmp_path / name)})
         run = new_run_dir(cfg.out_dir, cfg.name)
         write_config(run, cfg)
         return cfg, expand(cfg), run

@@ -11,9 +11,9 @@ import pytest
 from scripts.lazy_rich import main as lazy_rich_main
 from tests.test_resume import SignalAt, assert_same, outputs
 from trainers.cli import main
-from trainers.config import RunConfig
 from trainers.fitting import run_fit
-from trainers.members import _from_dict, expand
+from trainers.members import expand
+from trainers.typed import config_from_dict
 from trainers.rundir import new_run_dir, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_interrupted_two_layer_fit_resumes_to_the_same_numbers(tmp_path):
             "wandb": {"mode": "disabled"}}
     runs = []
     for name in ("a", "b"):
-        cfg = _from_dict(RunConfig, {**base, "out_dir": str(tmp_path / name)})
+        cfg = config_from_dict({**base, "out_dir": str(tmp_path / name)})
         run = new_run_dir(cfg.out_dir, cfg.name)
         write_config(run, cfg)
         runs.append((cfg, expand(cfg), run))

@@ -11,7 +11,8 @@ import torch
 
 from ..config import RunConfig
 from ..fitting import run_fit
-from ..members import _from_dict, expand, to_dict
+from ..members import expand
+from ..typed import config_from_dict, config_to_dict
 from ..rundir import write_config
 from .plan import Chunk, chunk_config
 from ..reader import chunk_dir
@@ -25,7 +26,7 @@ def run_chunk(run_dir: str, cfg_dict: dict, chunk: dict, progress: str = "none",
     """Run (or continue) one chunk's fit; returns its index. Safe to call again after any interruption."""
     if threads:
         torch.set_num_threads(threads)
-    cfg = _from_dict(RunConfig, cfg_dict)
+    cfg = config_from_dict(cfg_dict)
     c = Chunk(**chunk)
     ccfg = chunk_config(cfg, c)
     ccfg.name, ccfg.wandb.mode, ccfg.train.progress = c.name, "disabled", progress
@@ -44,7 +45,7 @@ class InProcess:
     def run(self, run_dir: Path, cfg: RunConfig, chunks: list[Chunk]) -> Iterator[int]:
         progress = cfg.train.progress
         for c in chunks:
-            yield run_chunk(str(run_dir), to_dict(cfg), c.__dict__, progress)
+            yield run_chunk(str(run_dir), config_to_dict(cfg), c.__dict__, progress)
 
 
 class RayBackend:
@@ -70,7 +71,7 @@ class RayBackend:
         ray = self.ray
         gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=3, retry_exceptions=False)(run_chunk)
-        pending = [task.remote(str(Path(run_dir).resolve()), to_dict(cfg), c.__dict__, "none", 1) for c in chunks]
+        pending = [task.remote(str(Path(run_dir).resolve()), config_to_dict(cfg), c.__dict__, "none", 1) for c in chunks]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:

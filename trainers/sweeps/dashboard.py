@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RunConfig
-from ..members import to_dict
+from ..typed import config_to_dict
 from ..reader import RunReader
 from ..wandb_log import MAX_CURVES
 
@@ -35,7 +35,7 @@ class SweepDashboard:
         id_file = self.run_dir / "wandb_id.txt"
         self.run = self.wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity,
                                    group=cfg.wandb.group or cfg.name, name=self.run_dir.name, job_type="sweep",
-                                   dir=str(self.run_dir), mode=cfg.wandb.mode, config=to_dict(cfg),
+                                   dir=str(self.run_dir), mode=cfg.wandb.mode, config=config_to_dict(cfg),
                                    id=id_file.read_text().strip() if id_file.exists() else None, resume="allow",
                                    reinit="create_new")
         id_file.write_text(self.run.id)
