@@ -6,13 +6,15 @@ Symbols (the paper's): s = a singular value of the input-output correlation Sigm
 teacher map W*), u = the network's strength on that mode (u = U_k^T W V_k), u0 = its value at t = 0, tau = the
 time constant, L = the number of weight matrices (the paper's N_l - 1). Each mode follows on its own
 
-    tau du/dt = L u^(2 - 2/L) (s - u)                        (section 3, deep networks; L = 2: eqs. 6-7)
+    tau du/dt = L u^(2 - 2/L) (s - u)                        (the paper's "deeper multilayer nets" section, with
+                                                             N_l - 1 = L; L = 2: the reduced a, b dynamics of one mode)
 
-and for L = 2 in closed form (eq. 8)
+and for L = 2 in closed form (the paper's sigmoidal two-layer solution)
 
     u(t) = s e^(2st/tau) / (e^(2st/tau) - 1 + s/u0),
 
-with the time to go from u0 to u_f (eq. 9) t = (tau / 2s) ln[u_f (s - u0) / (u0 (s - u_f))]: the half-way time
+with the time to go from u0 to u_f (its "timescale of learning") t = (tau / 2s) ln[u_f (s - u0) / (u0 (s - u_f))]
+(cited by name, not by equation number). The half-way time
 is (tau / 2s) ln(s/u0 - 1) ~ (tau / 2s) ln(s/u0), so strong modes are learned first and, at small u0, one after
 the other (stage-like plateaus of the loss). For L > 2 the small-u0 time is tau / ((L - 2) s u0^(1 - 2/L)):
 a power of 1/u0, not a logarithm.
@@ -58,8 +60,9 @@ def mode_rate(u: torch.Tensor, s: torch.Tensor, depth: int, tau) -> torch.Tensor
 
 
 def closed_form_two_layer(s, u0, t, tau) -> torch.Tensor:
-    """Saxe et al. eq. 8 (L = 2): u(t) = s e^(2st/tau) / (e^(2st/tau) - 1 + s/u0). Shapes broadcast; t [..., T]
-    against s, u0, tau [..., 1] for whole curves. Written as s / (1 + (s/u0 - 1) e^(-2st/tau)) (no overflow)."""
+    """Saxe et al.'s two-layer solution (L = 2): u(t) = s e^(2st/tau) / (e^(2st/tau) - 1 + s/u0), s > 0. Shapes
+    broadcast; t [..., T] against s, u0, tau [..., 1] for whole curves. Written as s / (1 + (s/u0 - 1) e^(-2st/tau))
+    (no overflow)."""
     s, u0, t, tau = (torch.as_tensor(v, dtype=F64) for v in (s, u0, t, tau))
     return s / (1 + (s / u0 - 1) * torch.exp(-2 * s * t / tau))
 
@@ -147,8 +150,9 @@ def discrete_modes(s, u0, steps, depth: int, lr, out_dim: int) -> torch.Tensor:
 def stage_time(s, u0, depth: int, tau, fraction: float = 0.5, n_nodes: int = 200) -> torch.Tensor:
     """Time for a mode to go from u0 to u_f = fraction * s (0 < u0 < u_f < s), float64, broadcast over s, u0, tau.
 
-    L = 2: eq. 9, t = (tau/2s) ln[u_f (s - u0) / (u0 (s - u_f))]. L > 2: t = tau int_{u0}^{u_f} du / (L u^(2-2/L)
-    (s - u)), by Gauss-Legendre quadrature in ln u (``n_nodes`` nodes; the integrand is smooth there)."""
+    L = 2: Saxe et al.'s timescale of learning, t = (tau/2s) ln[u_f (s - u0) / (u0 (s - u_f))].
+    L > 2: t = tau int_{u0}^{u_f} du / (L u^(2-2/L) (s - u)), by Gauss-Legendre quadrature in ln u (``n_nodes``
+    nodes; the integrand is smooth there)."""
     L = int(depth)
     s, u0, tau = (torch.as_tensor(v, dtype=F64) for v in (s, u0, tau))
     uf = fraction * s
@@ -165,7 +169,7 @@ def stage_time(s, u0, depth: int, tau, fraction: float = 0.5, n_nodes: int = 200
 
 
 def stage_time_estimate(s, u0, depth: int, tau) -> torch.Tensor:
-    """Small-u0 learning time of a mode: L = 2, (tau / 2s) ln(s / u0) (eq. 9's leading term at u_f = s/2);
+    """Small-u0 learning time of a mode: L = 2, (tau / 2s) ln(s / u0) (the timescale's leading term at u_f = s/2);
     L > 2, tau / ((L - 2) s u0^(1 - 2/L)) (the blow-up time of tau du/dt = L s u^(2-2/L))."""
     L = int(depth)
     s, u0, tau = (torch.as_tensor(v, dtype=F64) for v in (s, u0, tau))
