@@ -31,6 +31,7 @@ from ..optim.base import EnsembleOptimizer
 from ..tasks.batching import sample_positions
 from ..tasks.linear_teacher import LinearTeacherTask
 from ..tasks.powerlaw import PowerLawTask, sample_inputs, sample_noise
+from ..theory import saxe
 from .engine import RegeneratedDataEngine
 
 F64 = torch.float64
@@ -166,6 +167,22 @@ class DeepLinearEngine(RegeneratedDataEngine):
         mode strengths; the teacher's are ``data.s``)."""
         W = self.model.product().to(F64)
         return torch.einsum("eok,eoi,eik->ek", self.data.U, W, self.data.V)
+
+    def theory_curves(self, steps: torch.Tensor, u0: torch.Tensor | float) -> dict[str, torch.Tensor]:
+        """Saxe et al.'s prediction at ``steps`` [T] for balanced init of strength u0 ([E] or scalar) aligned with
+        the data's modes (``reset_parameters(..., frames=(data.U, data.V))``), from each member's lr (tau = d_out /
+        (2 lr)): {"u": [E, r, T], "test_loss": [E, T]} float64. Exact for the flow on the population loss or on
+        whitened rows without noise (with noise: replace data.U, V, s by the SVD of Y^T X / P first)."""
+        d, E = self.data, self.n_members
+        lr = self.optimizer.param_groups[0]["lr"].to("cpu", F64)  # [E]
+        tau = saxe.time_constant(lr, self.model.out_dim)[:, None]  # [E, 1]
+        s = d.s.to("cpu", F64)  # [E, r]
+        u0 = torch.as_tensor(u0, dtype=F64).reshape(-1, 1).expand(E, s.shape[1])
+        u = saxe.mode_ode(s, u0, steps, self.model.depth, tau)  # [E, r, T]
+        W = torch.einsum("eok,ekt,eik->etoi", d.U.cpu(), u, d.V.cpu())  # [E, T, d_out, d_in]
+        diff = W - d.W_star.to("cpu", F64)[:, None]
+        test = (diff * diff * d.eta.cpu()).sum((2, 3)) / self.model.out_dim + (d.sigma.cpu() ** 2)[:, None]
+        return {"u": u, "test_loss": test}
 
     def record_columns(self) -> dict[str, list]:
         return {**self.columns, "train_mode": [self.mode] * self.n_members, **self.extra_columns}
