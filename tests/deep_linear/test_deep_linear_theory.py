@@ -7,10 +7,10 @@ vectors (the paper's decoupled initial conditions), full-batch gradient descent:
   are those of the empirical input-output correlation Sigma^31 = Y^T X / P, the init is aligned with them.
 The theory curve is the ODE solution (``saxe.mode_ode``) at t = step: worst relative error over the whole curve
 < 5% (measured on the 2-core CPU with these settings: 2.2% at L = 2, 2.4% at L = 3, and 1.8% (train and test)
-on the whitened rows; it is first order in lr: 4.4% at lr = 0.02, 1.1% at lr = 0.005, L = 2); the exact discrete-time map (``saxe.discrete_modes``) matches to 1e-8, so what
-is left is the discretisation of the flow. Stage times: the step where u_k crosses s_k / 2 against Saxe et al.'s
-timescale of learning / the quadrature of the ODE (``saxe.stage_time``) and the small-u0 estimate
-(tau / 2s) ln(s / u0)."""
+on the whitened rows; it is first order in lr: 4.4% at lr = 0.02, 1.1% at lr = 0.005, L = 2); the exact
+discrete-time map (``saxe.discrete_modes``) matches to 1e-8, so what is left is the discretisation of the flow.
+Stage times: the step where u_k crosses s_k / 2 against Saxe et al.'s timescale of learning / the quadrature of the
+ODE (``saxe.stage_time``) and the small-u0 estimate (tau / 2s) ln(s / u0)."""
 import math
 
 import pytest
