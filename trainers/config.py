@@ -13,10 +13,11 @@ from typing import Any, Literal, Optional
 @dataclass
 class TaskConfig:
     """What to learn. ``name``: modular (any operation of toymodels.tasks.OPERATIONS), digits or mnist
-    (classification); powerlaw (Gaussian data with power-law covariance and target) or teacher (a two-layer
-    teacher network) for regression."""
+    (classification); powerlaw (Gaussian data with power-law covariance and target), teacher (a two-layer
+    teacher network) or linear_teacher (a linear map with chosen singular values, deep linear nets) for
+    regression."""
 
-    name: Literal["modular", "digits", "mnist", "powerlaw", "teacher"] = "modular"
+    name: Literal["modular", "digits", "mnist", "powerlaw", "teacher", "linear_teacher"] = "modular"
     operation: str = "a+b"
     p: int = 113
     train_fraction: Optional[float] = 0.3  # of the table (floor), unless train_size is set
@@ -31,6 +32,11 @@ class TaskConfig:
     test_size: Optional[int] = None  # held-out rows for models without an exact population loss
     teacher_width: int = 4  # teacher task: hidden units of the teacher
     teacher_act: Optional[str] = None  # teacher task: relu|tanh|quadratic|linear (None: the student's model.act)
+    # linear_teacher: y = W* x + sigma eps, W* = U diag(singular_values) V^T [out_dim, dim], x ~ N(0, I_dim);
+    # train_size null trains on the exact population loss
+    out_dim: int = 1
+    singular_values: list[float] = field(default_factory=lambda: [3.0, 2.0, 1.0])
+    whiten: bool = False  # make each member's rows exactly white (X^T X / P = I): Saxe et al.'s assumption
 
 
 @dataclass
@@ -38,7 +44,8 @@ class ModelConfig:
     """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder); linear and
     random_features (regression); two_layer (f = a . act(W x) in a lazy-to-rich parameterisation: any task)."""
 
-    name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer"] = "transformer"
+    name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer", "deep_linear"] = \
+        "transformer"
     init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
     # activation (toymodels.activations; "identity" is an alias of "linear"): relu (transformer, mlp, two_layer),
     # tanh (liu_toy), linear (random_features) by default; mlp / liu_toy: relu|tanh|gelu|quadratic|linear;
@@ -50,7 +57,7 @@ class ModelConfig:
     d_head: int = 32
     d_mlp: int = 512
     logit_for_equals: bool = True  # an output logit for the "=" token too, as in Nanda's code
-    # mlp and liu_toy decoder
+    # mlp and liu_toy decoder; deep_linear: hidden width and depth L
     width: int = 200
     depth: int = 3  # weight layers
     bias: bool = True
@@ -67,6 +74,10 @@ class ModelConfig:
     parameterization: Literal["ntk", "standard", "mup"] = "mup"
     gamma0: float = 1.0  # per member; SGD's lr is multiplied by gamma0^2 (and by N for mup)
     center: bool = True  # two_layer: train f - f0 (f0: the network at its initial weights)
+    # deep_linear: balanced (the product's singular values are init_scale, Saxe et al.'s small-init picture) or
+    # random (N(0, init_scale^2 / fan_in)); init_align: the balanced init along the teacher's singular vectors
+    init: Literal["balanced", "random"] = "balanced"
+    init_align: bool = True
 
 
 @dataclass

@@ -102,7 +102,8 @@ BAD = [
     (["--task.r", "0"], "task.r"),
     (["--task.dim", "200000000"], "members"),
     (["--optimizer.name", "adamw"], "optimizer.name"),
-    (["--optimizer.weight_decay", "0.1"], "optimizer.weight_decay"),
+    (["--optimizer.weight_decay", "-0.1"], "optimizer.weight_decay"),
+    (["--optimizer.weight_decay", "0.1", "--model.ridge", "0.05"], "model.ridge"),  # the L2 penalty set twice
     (["--model.act", "relu"], "task.test_size"),
     (["--model.name", "two_layer"], "model.name"),
     (["--task.noise_std", "-1"], "task.noise_std"),

@@ -112,7 +112,7 @@ BAD = [
     (["--model.gamma0", "0"], "model.gamma0"),
     (["--model.act", "gelu"], "model.act"),
     (["--task.test_size", "null"], "task.test_size"),
-    (["--model.ridge", "0.1"], "model.ridge"),
+    (["--model.ridge", "0.1", "--optimizer.weight_decay", "0.1"], "model.ridge"),  # the L2 penalty set twice
     (["--probes.representation", "true"], "probes.representation"),
     (["--sweep.phase.rule", "lazy_rich", "--probes.lazy_rich", "false"], "sweep.phase.rule"),
     (["--task.teacher_act", "softplus"], "task.teacher_act"),
