@@ -15,7 +15,11 @@ import hashlib
 
 import torch
 
-STREAMS = ("split", "init", "batch", "noise", "templates")
+#: every stream a member draws from: its split, init, minibatch order, label noise, MSE templates; regression data
+#: (inputs, held-out rows and their noise), random-feature projections, teacher weights; the spectra probe's
+#: randomised ESD shuffles with "spectra-shuffle/<layer>" streams (``toymodels.metrics.spectra.randomized``)
+STREAMS = ("split", "init", "batch", "noise", "templates", "data", "heldout", "heldout_noise", "projection",
+           "teacher")
 _MASK32 = 0xFFFFFFFF
 
 

@@ -1,7 +1,7 @@
 """Exponent fits for scaling-law figures: L = c x^-e + floor over a stated window, with a bootstrap over seeds.
 
 ``toymodels.theory.scaling.fit_power_law`` does the fit (floor by golden-section search); this adds the window and a
-bootstrap that refits the floor in every resample (``scaling.bootstrap_exponent`` fits without a floor).
+bootstrap that refits the floor in every resample (``fit_floor=False`` fits without one).
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ vectorised over grids; SCIENCE.md section 2). Plain PyTorch + numpy.
 - ``gd_curves``: N, P -> infinity GD curve (Bordelon, Atanasov, Pehlevan 2024); the finite-N, P GD / gradient-flow
   curve as contour integrals of deterministic equivalents; the ridge-GD correspondence (an approximation).
 - ``scaling``: time / data / model-limited exponents, compute-optimal exponents, the frontier L*(C), N*(C), t*(C)
-  from a loss table (``loss_table`` builds one from ``gd_curve``), power-law fits with bootstrap intervals.
+  from a loss table (``loss_table`` builds one from ``gd_curve``), power-law fits (bootstrap intervals over seeds:
+  ``toymodels.regression.fits``).
 - ``one_level``: the one-point functions k1(z), T_C(z) shared by the contour integrals.
 - ``simulate``: batched float64 experiments (closed-form ridge, exact GD) to hold the theory against.
 - ``solvers``, ``_linalg``, ``_checks``: vectorised bisection / Newton continuation, batched eigh/SVD, input checks.
@@ -20,9 +21,8 @@ from .gaussian_equivalence import ge_coefficients, ge_theory
 from .gd_curves import gd_curve, gd_curve_infinite, gd_curve_ridge_approx
 from .random_features import RFTheory, rf_k2, rf_theory, sigma_F2
 from .ridge import RidgeTheory, gcv, kappa_ridge, ridge_theory
-from .scaling import (bootstrap_exponent, compute_frontier, exponents, fit_power_law, loss_table,
-                      model_limited_loss)
+from .scaling import compute_frontier, exponents, fit_power_law, loss_table, model_limited_loss
 
-__all__ = ["RFTheory", "RidgeTheory", "bootstrap_exponent", "compute_frontier", "exponents", "fit_power_law", "gcv", "gd_curve",
+__all__ = ["RFTheory", "RidgeTheory", "compute_frontier", "exponents", "fit_power_law", "gcv", "gd_curve",
            "gd_curve_infinite", "gd_curve_ridge_approx", "ge_coefficients", "ge_theory", "kappa_ridge", "loss_table",
            "model_limited_loss", "rf_k2", "rf_theory", "ridge_theory", "sigma_F2"]

@@ -92,19 +92,6 @@ def fit_power_law(x, y, fit_floor: bool = False) -> dict[str, float]:
     return {"exponent": -coef[1].item(), "prefactor": math.exp(coef[0].item()), "floor": floor, "rms": rms}
 
 
-def bootstrap_exponent(x, Y, n_boot: int = 200, seed: int = 0, level: float = 0.9) -> dict[str, float]:
-    """Exponent of mean_e Y[e, :] ~ x^-e with a bootstrap interval over the seeds (rows of Y [E, n], resampled with
-    replacement ``n_boot`` times). Returns {"exponent", "lo", "hi"} (the central ``level`` interval)."""
-    x, Y = as64(x).reshape(-1), as64(Y)
-    if Y.ndim != 2 or Y.shape[1] != x.numel():
-        raise ConfigError("theory.Y", f"needs [E, {x.numel()}] (got {tuple(Y.shape)})")
-    g = torch.Generator().manual_seed(int(seed))
-    idx = torch.randint(0, Y.shape[0], (n_boot, Y.shape[0]), generator=g)  # [n_boot, E]
-    boots = torch.tensor([fit_power_law(x, Y[i].mean(0))["exponent"] for i in idx], dtype=torch.float64)
-    q = torch.quantile(boots, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=boots.dtype))
-    return {"exponent": fit_power_law(x, Y.mean(0))["exponent"], "lo": q[0].item(), "hi": q[1].item()}
-
-
 def loss_table(eta, wbar, N, t, lr0: float, P=1e12, sigma=0.0, flow: bool = True) -> torch.Tensor:
     """E_g(N, t) [nN, nT] of linear random features trained from zero, from ``gd_curve`` (P = 1e12 stands for
     infinite data, i.e. online SGD's fresh samples; pass a finite P for full batch). Bordelon et al.'s normalisation
