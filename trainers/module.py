@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from toymodels.engines import EnsembleEngine
+from toymodels.errors import ConfigError
 
 
 class _Steps(IterableDataset):
@@ -35,6 +36,8 @@ class EnsembleModule(L.LightningModule):
         self.register_buffer("history", torch.full((len(self.metric_names), len(schedule), E), float("nan"),
                                                    dtype=torch.float64))
         self.register_buffer("evaluated", torch.zeros(len(schedule), dtype=torch.bool))
+        # the evaluation steps, checkpointed so a resume with another train.max_steps can map its history
+        self.register_buffer("schedule_steps", torch.tensor(self.schedule, dtype=torch.int64))
         # events: (metric, threshold, above) -- "train_acc >= 0.9", "test_loss < 0.01", ...
         has = set(self.metric_names)
         self.events = [(f"{s}_acc", t, True) for s in ("train", "test") for t in thresholds if f"{s}_acc" in has] + \
@@ -71,6 +74,31 @@ class EnsembleModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint):
         self.engine.load_state_dict(checkpoint["toylab_engine"])
+        self._map_schedule(checkpoint["state_dict"])
+
+    def _map_schedule(self, state: dict):
+        """A resume may change train.max_steps and so the evaluation schedule: move the checkpoint's evaluations to
+        their steps in this schedule (an evaluated step this schedule lacks is dropped). Checkpoints written before
+        the steps were stored are mapped when this schedule is linear (its first entries are then theirs)."""
+        n_old = state["evaluated"].shape[0]
+        old = state.get("schedule_steps")
+        if old is None:
+            head = self.schedule[:n_old]
+            linear = len(head) == n_old and all(b - a == head[1] - head[0] for a, b in zip(head, head[1:]))
+            if not linear:
+                raise ConfigError("train.max_steps", "this checkpoint predates stored evaluation steps and its log "
+                                                     "schedule cannot be mapped; resume with its own max_steps")
+            old = torch.tensor(head, dtype=torch.int64)
+        old = [int(s) for s in old.tolist()]
+        if old == self.schedule:
+            return
+        hist = torch.full_like(self.history, float("nan"))  # [metric, n_sched, E]
+        done = torch.zeros_like(self.evaluated)
+        for i, s in enumerate(old):
+            j = self._index.get(s)
+            if j is not None:
+                hist[:, j], done[j] = state["history"][:, i].to(hist), state["evaluated"][i]
+        state["history"], state["evaluated"], state["schedule_steps"] = hist, done, self.schedule_steps.clone()
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     @torch.no_grad()

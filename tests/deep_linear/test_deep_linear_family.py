@@ -72,3 +72,19 @@ def test_bad_input_is_one_line_naming_the_key(tmp_path, capsys, extra, key):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith(f"toylab fit: error: {key}:"), err
     assert not any(tmp_path.iterdir())
+
+
+def test_resume_with_a_longer_run_keeps_the_evaluations(tmp_path, capsys):
+    """A finished 600-step fit extended to 1200 steps: its evaluations move to the new (linear) schedule, and every
+    number equals a fresh 1200-step fit's."""
+    base = ["--train.eval_schedule", "linear", "--train.eval_every", "100"]
+    assert main(["fit", "--config", CONFIG, "--out_dir", str(tmp_path / "a"), "--train.max_steps", "600", *base]) == 0
+    (a,) = (tmp_path / "a").iterdir()
+    assert main(["fit", "--resume", str(a), "--train.max_steps", "1200"]) == 0
+    assert main(["fit", "--config", CONFIG, "--out_dir", str(tmp_path / "b"), "--train.max_steps", "1200", *base]) == 0
+    (b,) = (tmp_path / "b").iterdir()
+    import numpy as np
+
+    for name in ("steps", "test_loss", "modes_u", "theory_test_loss"):
+        np.testing.assert_allclose(np.load(a / "histories" / f"{name}.npy"), np.load(b / "histories" / f"{name}.npy"),
+                                   rtol=1e-12, atol=0)

@@ -58,12 +58,13 @@ class SaxeOverlay(L.Callback):
     def __init__(self, run_dir: Path, engine: DeepLinearEngine, u0: list[float], theory: bool):
         self.run_dir, self.engine, self.u0, self.theory = Path(run_dir), engine, u0, theory
         self.modes: torch.Tensor | None = None  # [n_sched, E, r] float64, NaN until recorded
+        self.steps: list[int] | None = None  # the schedule ``modes`` follows
 
     def state_dict(self) -> dict:
-        return {"modes": self.modes}
+        return {"modes": self.modes, "steps": torch.tensor(self.steps or [], dtype=torch.int64)}
 
     def load_state_dict(self, state: dict):
-        self.modes = state["modes"]
+        self.modes, self.steps = state["modes"], [int(s) for s in state["steps"].tolist()]
 
     def _record(self, pl_module, step: int):
         i = pl_module._index.get(step)
@@ -72,8 +73,12 @@ class SaxeOverlay(L.Callback):
 
     def on_train_start(self, trainer, pl_module):
         n, (E, r) = len(pl_module.schedule), self.engine.data.s.shape
-        if self.modes is None or self.modes.shape != (n, E, r):
-            self.modes = torch.full((n, E, r), math.nan, dtype=F64)
+        old, old_steps = self.modes, self.steps
+        self.modes, self.steps = torch.full((n, E, r), math.nan, dtype=F64), list(pl_module.schedule)
+        if old is not None and old.shape[1:] == (E, r):  # resumed, perhaps with another schedule
+            for i, s in enumerate(old_steps):
+                if s in pl_module._index:
+                    self.modes[pl_module._index[s]] = old[i]
         if pl_module.global_step == 0:
             self._record(pl_module, 0)
 
