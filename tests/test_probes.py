@@ -105,3 +105,16 @@ def test_figure_scripts_draw_from_the_run_directory(tmp_path, capsys):
     assert any("embedding_pca_member1" in p for p in pngs) and any("esd_member1_blocks-0-mlp-W_in" in p for p in pngs)
     assert all(Path(p).stat().st_size > 0 for p in pngs) and "test_acc >= 0.9" in out
     assert spectra([str(run), "--esd", "0"]) == 2  # member 0 was not snapshotted: one-line error
+
+
+def test_spectra_script_refuses_a_run_without_spectra_before_drawing(tmp_path, capsys):
+    import shutil
+
+    from scripts.spectra import main as spectra
+
+    run = tmp_path / "fit"
+    shutil.copytree(Path(__file__).resolve().parent / "fixtures" / "legacy" / "fit", run)
+    assert spectra([str(run), "--esd", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no spectra histories" in err[0]
+    assert not (run / "figures").exists()

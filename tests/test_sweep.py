@@ -171,3 +171,20 @@ def test_wandb_sweep_dashboard_offline(tmp_path, capsys, monkeypatch):
     runs = sorted((Path(lines[-1]) / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 + 4  # the sweep's own run and one per grid point
     assert all(list(r.glob("*.wandb")) for r in runs)
+
+
+def test_progress_lines_while_a_fit_runs(tmp_path, capsys, monkeypatch):
+    """Without a terminal a sweep prints plain progress lines (steps over all fits, rate, ETA) while its fits run,
+    on stderr only; stdout holds the run directory alone."""
+    import trainers.progress as progress
+
+    monkeypatch.setattr(progress.PlainProgress.__init__, "__defaults__", (0.0, "fit"))  # a line every step
+    monkeypatch.setattr(progress.SweepProgress.__init__, "__defaults__", (False, 0.0))
+    code, out, err = sweep(tmp_path, capsys, extra=["--train.progress", "rich"])
+    assert code == 0 and len(out) == 1 and out[0].startswith(str(tmp_path))
+    lines = [ln for ln in err.splitlines() if ln.startswith("[sweep] chunks ")]
+    assert len(lines) > 10 and "steps/s" in lines[0] and "ETA" in lines[0]
+    assert lines[0].startswith("[sweep] chunks 0/3 | steps ")  # while the first fit runs
+    assert lines[-1].startswith("[sweep] chunks 3/3 | steps 180/180 (100%)")
+    fit_lines = [ln for ln in err.splitlines() if ln.startswith("[fit] step ")]  # stderr is not a terminal here
+    assert fit_lines and "steps/s" in fit_lines[0]

@@ -180,6 +180,7 @@ class WandbConfig:
     project: str = "toylab"
     entity: Optional[str] = None
     group: Optional[str] = None
+    verbose: bool = False  # wandb's own messages (quiet by default: warnings and errors still show)
 
 
 @dataclass

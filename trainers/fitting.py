@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ProgressBar
 
 from .allocator import keep_freed_memory
 from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
@@ -17,6 +17,7 @@ from .device import configure_precision, resolve_device
 from .families import family_of
 from .members import MemberTable
 from .module import EnsembleModule
+from .progress import fit_progress
 from .reader import read_history
 from .rundir import member_outcomes, write_histories, write_members
 from .schedule import eval_steps, log_steps
@@ -28,23 +29,6 @@ for pattern in (".*does not have many workers.*", ".*resuming from a checkpoint 
                 ".*is an IterableDataset.*", ".*Found .* module.* in eval mode.*", ".*LeafSpec.*",
                 ".*`isinstance\\(treespec, LeafSpec\\)`.*", ".*Total length of `.*` across ranks.*"):
     warnings.filterwarnings("ignore", message=pattern)
-
-
-class _StepsTotal:
-    """Progress bars count steps to ``max_steps`` (the step loop has no epochs of fixed length)."""
-
-    @property
-    def total_train_batches(self):
-        return self.trainer.max_steps
-
-
-class StepRichBar(_StepsTotal, RichProgressBar):
-    def _get_train_description(self, current_epoch: int) -> str:
-        return "steps"
-
-
-class StepTQDMBar(_StepsTotal, TQDMProgressBar):
-    pass
 
 
 @dataclass
@@ -76,15 +60,12 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     if tr.snapshot_members:
         callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))
-    if tr.progress == "rich":
-        callbacks.append(StepRichBar())
-    elif tr.progress == "tqdm":
-        callbacks.append(StepTQDMBar())
+    callbacks += fit_progress(tr.progress)
     logger = make_logger(cfg, run_dir)
     trainer = L.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_steps=tr.max_steps, max_epochs=-1,
         logger=logger if logger is not None else False, callbacks=callbacks, enable_checkpointing=False,
-        enable_model_summary=False, enable_progress_bar=tr.progress != "none", log_every_n_steps=1,
+        enable_model_summary=False, enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks), log_every_n_steps=1,
         num_sanity_val_steps=0, limit_val_batches=0, precision="64-true" if tr.precision == "64" else "32-true",
         default_root_dir=str(run_dir),
     )

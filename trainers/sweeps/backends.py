@@ -22,8 +22,10 @@ class ChunkInterrupted(Exception):
     pass
 
 
-def run_chunk(run_dir: str, cfg_dict: dict, chunk: dict, progress: str = "none", threads: int | None = None) -> int:
-    """Run (or continue) one chunk's fit; returns its index. Safe to call again after any interruption."""
+def run_chunk(run_dir: str, cfg_dict: dict, chunk: dict, progress: str = "none", threads: int | None = None,
+              callbacks: list | None = None) -> int:
+    """Run (or continue) one chunk's fit; returns its index. Safe to call again after any interruption.
+    ``callbacks``: extra Lightning callbacks of the fit (the sweep's progress, in this process)."""
     if threads:
         torch.set_num_threads(threads)
     cfg = config_from_dict(cfg_dict)
@@ -35,17 +37,21 @@ def run_chunk(run_dir: str, cfg_dict: dict, chunk: dict, progress: str = "none",
         return c.index
     d.mkdir(parents=True, exist_ok=True)
     write_config(d, ccfg)
-    result = run_fit(ccfg, expand(ccfg), d, resume=(d / "checkpoints" / "last.ckpt").exists())
+    result = run_fit(ccfg, expand(ccfg), d, resume=(d / "checkpoints" / "last.ckpt").exists(), callbacks=callbacks)
     if result.interrupted:
         raise ChunkInterrupted(c.name)
     return c.index
 
 
 class InProcess:
+    def __init__(self, follow=None):
+        self.follow = follow  # () -> a Lightning callback that follows each fit (the sweep's progress)
+
     def run(self, run_dir: Path, cfg: RunConfig, chunks: list[Chunk]) -> Iterator[int]:
         progress = cfg.train.progress
         for c in chunks:
-            yield run_chunk(str(run_dir), config_to_dict(cfg), c.__dict__, progress)
+            extra = [self.follow()] if self.follow else None
+            yield run_chunk(str(run_dir), config_to_dict(cfg), c.__dict__, progress, callbacks=extra)
 
 
 class RayBackend:
@@ -78,7 +84,8 @@ class RayBackend:
                 yield ray.get(ref)
 
 
-def make_backend(cfg: RunConfig):
+def make_backend(cfg: RunConfig, follow=None):
+    """The sweep's backend; ``follow``: a factory of per-fit progress callbacks (in-process fits only)."""
     if cfg.sweep.backend == "ray":
         return RayBackend(cfg.sweep.address)
-    return InProcess()
+    return InProcess(follow)

@@ -4,7 +4,6 @@ curves; optionally one run per grid point (same group) so wandb's parallel-coord
 Offline by default; ``wandb sync RUN_DIR/wandb/offline-run-*`` uploads later."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,33 +11,21 @@ import numpy as np
 from ..config import RunConfig
 from ..typed import config_to_dict
 from ..reader import RunReader
-from ..wandb_log import MAX_CURVES
+from ..wandb_log import MAX_CURVES, init_run
 
 
 def _wandb():
-    try:
-        import wandb
+    import wandb  # present: init_run started a run
 
-        return wandb
-    except ImportError:
-        warnings.warn("wandb is not installed: the sweep logs to its run directory only")
-        return None
+    return wandb
 
 
 class SweepDashboard:
     def __init__(self, cfg: RunConfig, run_dir: Path):
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.wandb = _wandb() if cfg.wandb.mode != "disabled" else None
-        self.run = None
-        if self.wandb is None:
-            return
-        id_file = self.run_dir / "wandb_id.txt"
-        self.run = self.wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity,
-                                   group=cfg.wandb.group or cfg.name, name=self.run_dir.name, job_type="sweep",
-                                   dir=str(self.run_dir), mode=cfg.wandb.mode, config=config_to_dict(cfg),
-                                   id=id_file.read_text().strip() if id_file.exists() else None, resume="allow",
-                                   reinit="create_new")
-        id_file.write_text(self.run.id)
+        self.run = init_run(cfg, self.run_dir, self.run_dir.name, group=cfg.wandb.group or cfg.name,
+                            job_type="sweep", config=config_to_dict(cfg))
+        self.wandb = _wandb() if self.run is not None else None
 
     def _table(self, rows: list[dict]):
         cols = list(rows[0])
@@ -76,10 +63,8 @@ class SweepDashboard:
         """One small run per grid point: its settings as config, its aggregated outcomes as summary."""
         for g in grid:
             name = ", ".join(f"{k}={g[k]}" for k in grid_keys)
-            run = self.wandb.init(project=self.cfg.wandb.project, entity=self.cfg.wandb.entity,
-                                  group=self.cfg.wandb.group or self.cfg.name, name=name, job_type="grid-point",
-                                  dir=str(self.run_dir), mode=self.cfg.wandb.mode,
-                                  config={k: g[k] for k in grid_keys}, reinit="create_new")
+            run = init_run(self.cfg, self.run_dir, name, resumable=False, group=self.cfg.wandb.group or self.cfg.name,
+                           job_type="grid-point", config={k: g[k] for k in grid_keys})
             summary = {k: v for k, v in g.items() if k not in grid_keys and v is not None}
             summary["phase_code"] = float(np.argmax([summary.get(f"n_{p}", 0) for p in
                                                      ("comprehension", "grokking", "memorization", "confusion")]))

@@ -1,10 +1,8 @@
 """Run a sweep: every pending chunk through a backend, results merged and the phase diagram redrawn after each,
-progress (chunks done/total, ETA, members per phase so far) on stderr."""
+progress (steps and fits done over the sweep, members per phase so far, ETA from the step rate) on stderr."""
 from __future__ import annotations
 
 import sys
-import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +13,10 @@ from toymodels.metrics.phases import PHASES
 from ..config import RunConfig
 from ..families import family_of
 from ..figures.lazy_rich import lazy_rich_maps
+from ..progress import SweepProgress
 from .backends import ChunkInterrupted, make_backend
 from .dashboard import SweepDashboard
-from .plan import Plan
+from .plan import Plan, chunk_config
 from .report import phase_diagram
 from .results import finished, write_results
 
@@ -27,29 +26,6 @@ class SweepResult:
     run_dir: Path
     interrupted: bool
     figure: Path | None
-
-
-def _fmt_time(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-class Progress:
-    def __init__(self, plan: Plan, done: int, phases: tuple[str, ...] = PHASES, parallel: bool = False):
-        self.phases, self.parallel = phases, parallel  # parallel: fits run side by side (Ray)
-        self.total, self.done0, self.done = len(plan.chunks), done, done
-        self.start = time.time()
-
-    def chunk_done(self, rows: list[dict]):
-        self.done += 1
-        elapsed = time.time() - self.start
-        rate = elapsed / max(self.done - self.done0, 1)
-        eta = rate * (self.total - self.done)  # fits one after another; side by side, the rest finish sooner
-        counts = Counter(r.get("phase") for r in rows)
-        phases = ", ".join(f"{p} {counts.get(p, 0)}" for p in self.phases) if None not in counts else "no phases"
-        print(f"[sweep] chunks {self.done}/{self.total} | {len(rows)} members done | elapsed {_fmt_time(elapsed)}, "
-              f"ETA {'<= ' if self.parallel else ''}{_fmt_time(eta)} | {phases}", file=sys.stderr, flush=True)
 
 
 def _figure(run_dir: Path, cfg: RunConfig) -> Path | None:
@@ -71,16 +47,18 @@ def run_sweep(cfg: RunConfig, run_dir: Path, plan: Plan) -> SweepResult:
     n_members = sum(len(c.members) for c in pending)
     print(f"[sweep] {len(plan.members)} members in {len(plan.chunks)} fit(s); {len(pending)} to run "
           f"({n_members} members) with the {cfg.sweep.backend} backend", file=sys.stderr, flush=True)
-    progress = Progress(plan, len(done), LAZY_RICH_PHASES if cfg.sweep.phase.rule == "lazy_rich" else PHASES,
-                        parallel=cfg.sweep.backend == "ray")
+    steps = {c.index: chunk_config(cfg, c).train.max_steps for c in plan.chunks}
+    progress = SweepProgress(sum(steps.values()), sum(steps[i] for i in done), len(plan.chunks), len(done),
+                             LAZY_RICH_PHASES if cfg.sweep.phase.rule == "lazy_rich" else PHASES,
+                             parallel=cfg.sweep.backend == "ray")
     dashboard = SweepDashboard(cfg, run_dir)
     figure = None
     try:
-        for _ in make_backend(cfg).run(run_dir, cfg, pending):
+        for index in make_backend(cfg, progress.callback).run(run_dir, cfg, pending):
             rows, _ = write_results(run_dir, plan, cfg)
             figure = _figure(run_dir, cfg)
-            progress.chunk_done(rows)
-            dashboard.update(rows, figure, progress.done)
+            progress.chunk_done(rows, steps[index])
+            dashboard.update(rows, figure, progress.done_fits)
     except (ChunkInterrupted, KeyboardInterrupt):
         write_results(run_dir, plan, cfg)
         return SweepResult(run_dir, True, figure)
