@@ -118,8 +118,6 @@ def build_deep_linear_data(task: LinearTeacherTask | PowerLawTask, model: Ensemb
 
 
 class DeepLinearEngine(RegeneratedDataEngine):
-    metric_names = ("train_loss", "test_loss", "excess_loss")
-
     def __init__(self, model: EnsembleDeepLinear, data: DeepLinearData, optimizer: EnsembleOptimizer,
                  batch_size: int | None = None, batch_seeds: torch.Tensor | None = None,
                  columns: dict[str, list] | None = None):

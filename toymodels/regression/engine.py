@@ -46,6 +46,9 @@ class RegeneratedDataEngine(EnsembleEngine):
     stored), checked on load."""
 
     data: object  # has ``checksum`` [E] float64
+    # every regression engine reports the training objective's data term, the test loss against noisy labels, and
+    # the test loss less the noise floor sigma^2
+    metric_names = ("train_loss", "test_loss", "excess_loss")
 
     def extra_state(self) -> dict:
         return {"checksum": self.data.checksum}
@@ -56,8 +59,6 @@ class RegeneratedDataEngine(EnsembleEngine):
 
 
 class RegressionEngine(RegeneratedDataEngine):
-    metric_names = ("train_loss", "test_loss", "excess_loss")
-
     def __init__(self, model: EnsembleRandomFeatures, data: RegressionData, optimizer: EnsembleOptimizer,
                  ridge: torch.Tensor, batch_size: int | None = None, batch_seeds: torch.Tensor | None = None,
                  columns: dict[str, list] | None = None):

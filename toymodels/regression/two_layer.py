@@ -146,8 +146,6 @@ def build_network_data(task: PowerLawTask | TeacherTask, model: EnsembleTwoLayer
 
 
 class TwoLayerEngine(RegeneratedDataEngine):
-    metric_names = ("train_loss", "test_loss", "excess_loss")
-
     def __init__(self, model: EnsembleTwoLayer, data: NetworkData, optimizer: EnsembleOptimizer,
                  batch_size: int | None = None, batch_seeds: torch.Tensor | None = None,
                  columns: dict[str, list] | None = None):
