@@ -5,7 +5,8 @@ with or without its ``_mod_<p>`` suffix (the suffix must then equal p). Division
 every answer c, the row is (a = b*c mod p, b) -> c, so each row has a unique answer only when p is prime.
 The mixed operation ``a/b if b odd else a-b`` is Power et al.'s x/y mod p for odd y, else x - y: openai/grok evaluates
 ``(x._value//y)if(y._value%2==1)else(x-y)`` on ``mod.Mod`` numbers, whose ``//`` is multiplication by the modular
-inverse (not floor division). Its former name ``a//b if b odd else a-b`` is an alias with this meaning. The S5 operations act on the 120 permutations of {0..4} (p is ignored).
+inverse (not floor division). Its former name ``a//b if b odd else a-b`` is an alias with this meaning.
+The S5 operations act on the 120 permutations of {0..4} (p is ignored).
 ``liu_add`` is Liu et al.'s non-modular toy: a + b on 0..p-1 with only the pairs a <= b, answers 0..2p-2.
 """
 from __future__ import annotations
