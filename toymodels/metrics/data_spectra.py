@@ -7,7 +7,8 @@ how these settle with the number of samples.
 * bulk window: ranks k_lo..k_hi with k_lo = max(2, ceil(lo r)), k_hi = floor(hi r), (lo, hi) = (0.05, 0.5) by
   default: it drops the few top eigenvalues (the mean-brightness / class modes of real data, which no power law
   describes) and the lower half of the nonzero spectrum (the rank edge, where a finite sample bends the spectrum
-  down). The window is a fixed fraction of the current rank, so it moves with n while n < d.
+  down). Against the sample count (``sample_curve``) the window is fixed: the one of the whole dataset, so every n
+  measures the same ranks (a subset whose rank does not reach k_hi gives NaN).
 * exponent s: least-squares slope of log lambda_k against log k over the window, lambda_k ~ k^-s (Levi & Oz write
   s = 1 + alpha; the power-law task's eta_k = k^-alpha gives s = alpha).
 * level-spacing ratio (Oganesyan & Huse 2007): with spacings s_i = lambda_i - lambda_{i+1} of the levels in the
@@ -85,10 +86,16 @@ def mean_spacing_ratio(eigs: np.ndarray, window: tuple[int, int] | None = None) 
     return float(spacing_ratios(lam).mean()) if lam.size >= 5 else math.nan
 
 
+def _nanmean(A: np.ndarray) -> np.ndarray:
+    """Row means of A [m, draws] over the finite entries; NaN for a row without any."""
+    ok = np.isfinite(A)
+    return np.where(ok.any(1), np.where(ok, A, 0).sum(1) / np.maximum(ok.sum(1), 1), np.nan)
+
+
 @dataclass
 class SampleCurve:
-    """Statistics against the number of samples: n [m]; exponent, r_mean [m, draws]; the bulk windows used at the
-    largest n (ranks) and the settling counts."""
+    """Statistics against the number of samples: n [m]; exponent, r_mean [m, draws] (NaN where a subset's rank
+    does not reach the window); the bulk window (ranks, of the whole dataset) and the settling counts."""
 
     n: np.ndarray
     exponent: np.ndarray
@@ -98,7 +105,7 @@ class SampleCurve:
     settle_r: float
 
     def mean(self, key: str) -> np.ndarray:
-        return np.nanmean(getattr(self, key), 1)
+        return _nanmean(getattr(self, key))
 
 
 def settling_count(n: np.ndarray, values: np.ndarray, tol: float) -> float:
@@ -116,20 +123,21 @@ def settling_count(n: np.ndarray, values: np.ndarray, tol: float) -> float:
 
 def sample_curve(X: np.ndarray, counts, draws: int = 5, seed: int = 0, lo: float = 0.05, hi: float = 0.5,
                  r_tol: float = 0.02, s_rel_tol: float = 0.05) -> SampleCurve:
-    """Exponent and <r> of random row subsets of X [n_total, d] of each size in ``counts`` (``draws`` subsets
-    each, without replacement; one draw at n_total), and the settling counts (module docstring)."""
+    """Exponent and <r> over the whole dataset's bulk window, for random row subsets of X [n_total, d] of each size
+    in ``counts`` (``draws`` subsets each, without replacement; one draw at n_total), and the settling counts
+    (module docstring)."""
     X = np.asarray(X, dtype=np.float64)
     counts = np.array(sorted({int(c) for c in counts if 2 <= int(c) <= X.shape[0]}))
+    window = bulk_window(covariance_eigenvalues(X), lo, hi)
     g = np.random.default_rng(seed)
     S = np.full((len(counts), draws), np.nan)
     R = np.full((len(counts), draws), np.nan)
     for i, n in enumerate(counts):
         for j in range(draws if n < X.shape[0] else 1):
             eigs = covariance_eigenvalues(X[g.choice(X.shape[0], n, replace=False)])
-            w = bulk_window(eigs, lo, hi)
-            S[i, j], R[i, j] = powerlaw_exponent(eigs, w), mean_spacing_ratio(eigs, w)
-    s_mean, r_mean = np.nanmean(S, 1), np.nanmean(R, 1)
-    window = bulk_window(covariance_eigenvalues(X[g.choice(X.shape[0], counts[-1], replace=False)]), lo, hi)
+            if rank(eigs) >= window[1]:
+                S[i, j], R[i, j] = powerlaw_exponent(eigs, window), mean_spacing_ratio(eigs, window)
+    s_mean, r_mean = _nanmean(S), _nanmean(R)
     return SampleCurve(counts, S, R, window, settling_count(counts, s_mean, s_rel_tol * abs(s_mean[-1])),
                        settling_count(counts, r_mean, r_tol))
 

@@ -3,7 +3,6 @@ power-law exponent and the level-spacing ratio <r> against the number of samples
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -16,12 +15,21 @@ from toymodels.metrics.data_spectra import (GOE_R, POISSON_R, SampleCurve, covar
                                             powerlaw_exponent)
 
 
+def _se(A: np.ndarray) -> np.ndarray:
+    """Standard error of the row means of A [m, draws] over the finite entries (NaN with fewer than 2)."""
+    ok = np.isfinite(A)
+    n = ok.sum(1)
+    mean = np.where(ok, A, 0).sum(1) / np.maximum(n, 1)
+    var = np.where(ok, (A - mean[:, None]) ** 2, 0).sum(1) / np.maximum(n - 1, 1)
+    return np.where(n >= 2, np.sqrt(var / np.maximum(n, 1)), np.nan)
+
+
 def format_table(curves: dict[str, tuple[np.ndarray, SampleCurve]]) -> str:
     lines = [f"{'dataset':<26} {'n':>6} {'d':>5} {'window':>10} {'exponent s':>14} {'<r>':>14} "
              f"{'largest':>7} {'n settle (s)':>12} {'n settle (r)':>12}"]
     fmt = lambda v: "-" if not np.isfinite(v) else f"{v:g}"  # noqa: E731
     for name, (X, c) in curves.items():
-        se = lambda a: np.nanstd(a[-1], ddof=1) / math.sqrt(np.isfinite(a[-1]).sum())  # noqa: E731  over the draws
+        se = lambda a: _se(a)[-1]  # noqa: E731  over the draws
         s, r = c.mean("exponent")[-1], c.mean("r_mean")[-1]
         lines.append(f"{name:<26} {X.shape[0]:>6} {X.shape[1]:>5} {f'{c.window[0]}..{c.window[1]}':>10} "
                      f"{s:>7.3f} +-{se(c.exponent):.3f} {r:>7.3f} +-{se(c.r_mean):.3f} {c.n[-1]:>7} "
@@ -45,7 +53,7 @@ def draw(curves: dict[str, tuple[np.ndarray, SampleCurve]], path) -> Path:
         axes[0].loglog(kk, eigs[lo - 1] / eigs[0] * (kk / lo) ** -s, "k--", lw=0.8)
         for ax, key in ((axes[1], "exponent"), (axes[2], "r_mean")):
             m = curve.mean(key)
-            se = np.nanstd(getattr(curve, key), 1, ddof=1) / np.sqrt(np.isfinite(getattr(curve, key)).sum(1))
+            se = _se(getattr(curve, key))
             ax.errorbar(curve.n, m, np.nan_to_num(se), fmt="o-", ms=3, color=c, capsize=2, label=name)
             settle = curve.settle_exponent if key == "exponent" else curve.settle_r
             if np.isfinite(settle):
