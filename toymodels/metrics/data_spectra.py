@@ -1,5 +1,5 @@
-"""Spectra of a dataset's feature covariance (Levi & Oz, "The universal statistical structure and scaling laws of
-chaotic systems / complex datasets", 2023): eigenvalues, the bulk's power-law exponent, the level-spacing ratio, and
+"""Spectra of a dataset's feature covariance (Levi & Oz 2023, "The underlying scaling laws and universal statistical
+structure of complex datasets", arXiv:2306.14975): eigenvalues, the bulk's power-law exponent, the level-spacing ratio, and
 how these settle with the number of samples.
 
 * eigenvalues: of the sample covariance C = (X - mean)^T (X - mean) / n of X [n, d], descending; the rank r counts
