@@ -1,6 +1,6 @@
 """Spectra of a dataset's feature covariance (Levi & Oz 2023, "The underlying scaling laws and universal statistical
-structure of complex datasets", arXiv:2306.14975): eigenvalues, the bulk's power-law exponent, the level-spacing ratio, and
-how these settle with the number of samples.
+structure of complex datasets", arXiv:2306.14975): eigenvalues, the bulk's power-law exponent, the level-spacing
+ratio, and how these settle with the number of samples.
 
 * eigenvalues: of the sample covariance C = (X - mean)^T (X - mean) / n of X [n, d], descending; the rank r counts
   the eigenvalues above 1e-10 lambda_1 (at most min(n - 1, d)).
