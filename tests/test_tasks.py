@@ -30,7 +30,7 @@ def test_modular_formulas_against_python():
         "a^2+b": lambda a, b: a * a + b, "a^3+b": lambda a, b: a**3 + b, "a^2+b^2": lambda a, b: a * a + b * b,
         "a^2+ab+b^2": lambda a, b: a * a + a * b + b * b, "a^2+ab+b^2+a": lambda a, b: a * a + a * b + b * b + a,
         "a^3+ab": lambda a, b: a**3 + a * b, "a^3+ab^2+b": lambda a, b: a**3 + a * b * b + b,
-        "a//b if b odd else a-b": lambda a, b: a // b if b % 2 == 1 else a - b,
+        "a/b if b odd else a-b": lambda a, b: a * pow(b, -1, p) if b % 2 == 1 else a - b,
         "a+b if a even else a*b": lambda a, b: a + b if a % 2 == 0 else a * b,
         "a+b if a even else a-b": lambda a, b: a + b if a % 2 == 0 else a - b,
     }
@@ -39,6 +39,37 @@ def test_modular_formulas_against_python():
         expect = [f(int(a), int(b)) % p for a, b in t.pairs]
         assert t.answers.tolist() == expect, name
     assert operation_table("+", p).operation == "a+b" and operation_table("**2+", p).operation == "a^2+b"
+
+
+def test_mixed_operation_is_modular_division_for_odd_b():
+    """Power et al. / openai/grok: x / y mod p for odd y (grok's ``//`` on mod.Mod is the modular inverse)."""
+    p = 97
+    t = operation_table("a/b if b odd else a-b", p)
+    a, b = t.pairs.T
+    odd = b % 2 == 1
+    assert t.rows == p * p
+    assert np.all((t.answers[odd] * b[odd]) % p == a[odd])  # c = a / b  <=>  c * b = a (mod p)
+    assert np.all(t.answers[~odd] == (a[~odd] - b[~odd]) % p)
+    floor = np.where(odd, a // np.maximum(b, 1), a - b) % p
+    assert int((t.answers != floor).sum()) == 4347  # of the 9409 answers, as many differ from floor division
+    for alias in ("a//b if b odd else a-b", "(x//y)if(y%2==1)else(x-y)",
+                  "(x._value//y)if(y._value%2==1)else(x-y)_mod_97"):
+        other = operation_table(alias, p)
+        assert other.operation == t.operation and np.array_equal(other.answers, t.answers), alias
+    with pytest.raises(ConfigError, match="prime"):
+        operation_table("a/b if b odd else a-b", 15)  # 3 is odd but has no inverse mod 15
+
+
+@pytest.mark.parametrize("grok, name", [
+    ("x**2+y**2_mod_97", "a^2+b^2"), ("x**2+y**2+x*y_mod_97", "a^2+ab+b^2"),
+    ("x**2+y**2+x*y+x_mod_97", "a^2+ab+b^2+a"), ("x**3+x*y_mod_97", "a^3+ab"),
+    ("x**3+x*y**2+y_mod_97", "a^3+ab^2+b"), ("(x._value//y)if(y._value%2==1)else(x-y)_mod_97", "a/b if b odd else a-b"),
+])
+def test_grok_mod_97_strings(grok, name):
+    t = operation_table(grok, 97)
+    assert t.operation == name and np.array_equal(t.answers, operation_table(name, 97).answers)
+    with pytest.raises(ConfigError, match="modulus 97"):
+        operation_table(grok, 11)
 
 
 def _compose(x, y):  # (x o y)(i) = x(y(i))

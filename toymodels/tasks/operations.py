@@ -1,13 +1,18 @@
 """Binary operations of the grokking literature, as full tables of (a, b) -> c.
 
-The operation names follow the expressions in SCIENCE.md; openai/grok's operator strings are accepted as aliases.
-Division follows openai/grok: for b != 0 and every answer c, the row is (a = b*c mod p, b) -> c, so each row has a
-unique answer only when p is prime. The S5 operations act on the 120 permutations of {0..4} (p is ignored).
+The operation names follow the expressions in SCIENCE.md; openai/grok's operator strings are accepted as aliases,
+with or without its ``_mod_<p>`` suffix (the suffix must then equal p). Division follows openai/grok: for b != 0 and
+every answer c, the row is (a = b*c mod p, b) -> c, so each row has a unique answer only when p is prime.
+The mixed operation ``a/b if b odd else a-b`` is Power et al.'s x/y mod p for odd y, else x - y: openai/grok evaluates
+``(x._value//y)if(y._value%2==1)else(x-y)`` on ``mod.Mod`` numbers, whose ``//`` is multiplication by the modular
+inverse (not floor division). Its former name ``a//b if b odd else a-b`` is an alias with this meaning.
+The S5 operations act on the 120 permutations of {0..4} (p is ignored).
 ``liu_add`` is Liu et al.'s non-modular toy: a + b on 0..p-1 with only the pairs a <= b, answers 0..2p-2.
 """
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,20 +37,30 @@ _MODULAR: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "a^2+ab+b^2+a": lambda a, b: a**2 + a * b + b**2 + a,
     "a^3+ab": lambda a, b: a**3 + a * b,
     "a^3+ab^2+b": lambda a, b: a**3 + a * b**2 + b,
-    "a//b if b odd else a-b": lambda a, b: np.where(b % 2 == 1, a // np.maximum(b, 1), a - b),
     "a+b if a even else a*b": lambda a, b: np.where(a % 2 == 0, a + b, a * b),
     "a+b if a even else a-b": lambda a, b: np.where(a % 2 == 0, a + b, a - b),
 }
-_SPECIAL = ("a/b", "s5", "s5_conj", "s5_aba", "liu_add")
+_SPECIAL = ("a/b", "a/b if b odd else a-b", "s5", "s5_conj", "s5_aba", "liu_add")
 
 ALIASES = {
     "+": "a+b", "add": "a+b", "-": "a-b", "subtract": "a-b", "*": "a*b", "/": "a/b", "**2+": "a^2+b",
     "**3+": "a^3+b", "x**2+y**2": "a^2+b^2", "x**2+y**2+x*y": "a^2+ab+b^2", "x2xyy2": "a^2+ab+b^2",
     "x**2+y**2+x*y+x": "a^2+ab+b^2+a", "x**3+x*y": "a^3+ab", "x**3+x*y**2+y": "a^3+ab^2+b",
     "+*": "a+b if a even else a*b", "+-": "a+b if a even else a-b", "s5conj": "s5_conj", "s5aba": "s5_aba",
-    "(x//y)if(y%2==1)else(x-y)": "a//b if b odd else a-b",
+    "(x//y)if(y%2==1)else(x-y)": "a/b if b odd else a-b",
+    "(x._value//y)if(y._value%2==1)else(x-y)": "a/b if b odd else a-b",  # openai/grok's mix1
+    "a//bifboddelsea-b": "a/b if b odd else a-b",  # the former (misleading) name
 }
 OPERATIONS = tuple(_MODULAR) + _SPECIAL
+_BY_KEY = {name.replace(" ", ""): name for name in OPERATIONS}
+_SUFFIX = re.compile(r"^(.+)_mod_(\d+)$")  # openai/grok's "<expression>_mod_97"
+_PRIME_ONLY = ("a/b", "a/b if b odd else a-b")
+
+
+def _inverse_mod(b: np.ndarray, p: int) -> np.ndarray:
+    """b^-1 mod p for b: [R] int64 in 1..p-1 and p prime."""
+    inverse = np.array([0] + [pow(k, -1, p) for k in range(1, p)], dtype=np.int64)  # [p]
+    return inverse[b]
 
 
 @dataclass(frozen=True)
@@ -66,10 +81,19 @@ class OperationTable:
         return len(self.answers)
 
 
+def _split_suffix(operation: str) -> tuple[str, int | None]:
+    """(expression without spaces, p of a ``_mod_<p>`` suffix or None)."""
+    key = operation.replace(" ", "")
+    match = _SUFFIX.match(key)
+    return (match[1], int(match[2])) if match else (key, None)
+
+
 def canonical(operation: str) -> str:
-    """The canonical name of ``operation`` (an alias, or a canonical name with any spacing)."""
-    name = ALIASES.get(operation.replace(" ", ""), operation)
-    if name not in OPERATIONS:
+    """The canonical name of ``operation`` (an alias, or a canonical name with any spacing, either with an
+    openai/grok ``_mod_<p>`` suffix)."""
+    key, _ = _split_suffix(operation)
+    name = ALIASES.get(key) or _BY_KEY.get(key)
+    if name is None:
         raise ConfigError("task.operation", f"unknown operation {operation!r}; allowed: {', '.join(OPERATIONS)}")
     return name
 
@@ -95,6 +119,9 @@ def _permutation_table(kind: str) -> OperationTable:
 def operation_table(operation: str, p: int) -> OperationTable:
     """The full table of ``operation`` at modulus ``p`` (rows in lexicographic order of the operands)."""
     name = canonical(operation)
+    suffix_p = _split_suffix(operation)[1]
+    if suffix_p is not None and suffix_p != p:
+        raise ConfigError("task.p", f"operation {operation!r} names modulus {suffix_p}, but p = {p}")
     if name.startswith("s5"):
         return _permutation_table(name)
     if p < 2:
@@ -103,11 +130,14 @@ def operation_table(operation: str, p: int) -> OperationTable:
         a, b = np.triu_indices(p)  # a <= b
         return OperationTable(name, np.stack([a, b], 1).astype(np.int64), (a + b).astype(np.int64), p, 2 * p - 1)
     a, b = (g.ravel().astype(np.int64) for g in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+    if name in _PRIME_ONLY and not _is_prime(p):
+        raise ConfigError("task.p", f"division needs a prime modulus (got {p})")
     if name == "a/b":
-        if not _is_prime(p):
-            raise ConfigError("task.p", f"division needs a prime modulus (got {p})")
         keep = b != 0
         b, c = b[keep], a[keep]  # answer c, divisor b
         return OperationTable(name, np.stack([(b * c) % p, b], 1), c, p, p)
-    c = _MODULAR[name](a, b) % p
+    if name == "a/b if b odd else a-b":  # Power et al.: x / y mod p for odd y, else x - y
+        c = np.where(b % 2 == 1, a * _inverse_mod(b, p), a - b) % p  # odd b >= 1, so b^-1 exists
+    else:
+        c = _MODULAR[name](a, b) % p
     return OperationTable(name, np.stack([a, b], 1), c.astype(np.int64), p, p)
