@@ -10,13 +10,15 @@ from pathlib import Path
 
 import torch
 
-from toymodels.errors import ConfigError
+from toymodels.errors import ConfigError, LoadError
 from toymodels.models import single
+from toymodels.safe_load import tensor_dict
 
+from .atomic import atomic_path
 from .build import build_model, build_table
 from .config import RunConfig
 from .members import _from_dict, expand
-from .rundir import load_checkpoint, read_config_dict
+from .rundir import CHECKPOINT, load_checkpoint, read_config_dict
 
 
 def standalone(cfg: RunConfig, model, e: int) -> torch.nn.Module:
@@ -51,11 +53,17 @@ def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
     model = build_model(cfg, members, build_table(cfg))
     if cfg.train.precision == "64":
         model = model.double()
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(state, strict=False)
+    sd = tensor_dict(ckpt["state_dict"], ckpt_path, CHECKPOINT)
+    state = {k[len("model."):]: v for k, v in sd.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=False)
+        step = int(ckpt["global_step"])
+    except (RuntimeError, TypeError, ValueError) as err:  # a checkpoint of another model or a crafted file
+        raise LoadError(ckpt_path, CHECKPOINT, " ".join(str(err).split())[:200]) from None
     net = standalone(cfg, model, member)
     path = Path(out) if out else run_dir / "export" / f"member_{member}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,
-                "settings": members.record()[member], "step": int(ckpt["global_step"])}, path)
+    with atomic_path(path) as tmp:
+        torch.save({"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,
+                    "settings": members.record()[member], "step": step}, tmp)
     return path

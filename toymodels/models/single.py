@@ -10,6 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import LoadError
+from ..safe_load import load as safe_load
+from ..safe_load import require, tensor_dict
 from .mlp import ACTIVATIONS
 
 
@@ -97,10 +100,20 @@ def build(kind: str, cfg: dict) -> nn.Module:
     return {"transformer": Transformer, "mlp": MLP, "liu_toy": LiuToy}[kind](**cfg)
 
 
+EXPORT = "a toylab export (a dict with kind, config, state_dict)"
+
+
 def load(path) -> nn.Module:
-    """Load a model written by ``toylab export``."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    net = build(blob["kind"], blob["config"])
-    net = net.to(next(iter(blob["state_dict"].values())).dtype)
-    net.load_state_dict(blob["state_dict"])
+    """Load a model written by ``toylab export`` (``weights_only``: no code in the file runs). Any bad file ->
+    ``toymodels.errors.LoadError``."""
+    blob = require(safe_load(path, EXPORT), path, EXPORT, ("kind", "config", "state_dict"))
+    state = tensor_dict(blob["state_dict"], path, EXPORT)
+    if blob["kind"] not in ("transformer", "mlp", "liu_toy") or not isinstance(blob["config"], dict) or not state:
+        raise LoadError(path, EXPORT, f"unknown kind {blob['kind']!r} or empty config / state dict")
+    try:
+        net = build(blob["kind"], blob["config"])
+        net = net.to(next(iter(state.values())).dtype)
+        net.load_state_dict(state)
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        raise LoadError(path, EXPORT, " ".join(str(err).split())[:200]) from None
     return net
