@@ -16,7 +16,7 @@ from .models.base import EnsembleModel
 from .optim.base import EnsembleOptimizer
 from .optim.constraints import ConstantNorm
 from .optim.filters import GradFilter
-from .optim.guard import member_finite
+from .optim.guard import load_diverged, mark_diverged, member_finite
 from .tasks.batching import sample_batch
 from .tasks.data import EnsembleData
 
@@ -33,6 +33,7 @@ class EnsembleEngine:
         dev = data.labels.device
         self.batch_seeds = (batch_seeds if batch_seeds is not None else torch.arange(E)).to(dev)
         self.diverged = torch.zeros(E, dtype=torch.bool, device=dev)
+        self.diverged_step = torch.full((E,), -1, dtype=torch.int64, device=dev)  # first frozen step, -1: never
         self.params = [p for p in model.parameters()]
         rows = data.split.train_mask | data.split.test_mask
         self.eval_rows = torch.nonzero(rows.any(0)).squeeze(1)  # rows any member trains or tests on
@@ -65,7 +66,7 @@ class EnsembleEngine:
         (backward or (lambda t: t.backward()))(loss.sum())  # a sum, not a mean: members never share a scale
         with torch.no_grad():
             ok = member_finite([loss] + [p.grad for p in self.params] + self.params)
-            self.diverged |= ~ok
+            mark_diverged(self.diverged, self.diverged_step, ok, step)
             active = ~self.diverged
             for f in self.filters:
                 f.apply(active)
@@ -95,6 +96,7 @@ class EnsembleEngine:
     def state_dict(self) -> dict:
         """What a checkpoint needs beyond the model and optimiser: filter and constraint states, diverged flags."""
         return {"filters": [f.state_dict() for f in self.filters], "diverged": self.diverged,
+                "diverged_step": self.diverged_step,
                 "constraint": self.constraint.state_dict() if self.constraint else None,
                 # the minibatch stream's state is (seed, step): the seeds are kept here, the step by Lightning
                 "batch_seeds": self.batch_seeds}
@@ -104,7 +106,7 @@ class EnsembleEngine:
             raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
         for f, s in zip(self.filters, state["filters"]):
             f.load_state_dict(s)
-        self.diverged.copy_(state["diverged"])
+        load_diverged(self, state)
         if self.constraint is not None and state["constraint"] is not None:
             self.constraint.load_state_dict(state["constraint"])
 

@@ -13,6 +13,8 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from toymodels.engine import EnsembleEngine
 from toymodels.losses import member_mean
 
+from .empty_split import no_rows_nan
+
 CLASSIFICATION_METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 
 
@@ -96,6 +98,7 @@ class EnsembleModule(L.LightningModule):
                 "train_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
                 "test_acc": self.member_accuracy(ev["pred"], ev["labels"], ev["test_mask"]),
             }
+            values = no_rows_nan(values, ev)  # no test rows (train_fraction 1): NaN, not 0, and never "crossed"
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True

@@ -24,7 +24,7 @@ from torch import nn
 from ..losses import member_mean
 from ..models.random_features import EnsembleRandomFeatures
 from ..optim.base import EnsembleOptimizer
-from ..optim.guard import member_finite
+from ..optim.guard import load_diverged, mark_diverged, member_finite
 from ..tasks.batching import sample_batch
 from ..tasks.splits import MemberSplit
 from .data import RegressionData
@@ -34,7 +34,7 @@ F64 = torch.float64
 
 
 def guarded_update(engine, loss: torch.Tensor, backward: Callable[[torch.Tensor], None] | None = None,
-                   optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
+                   optimizer_step: Callable[[], None] | None = None, *, step: int) -> torch.Tensor:
     """Backward of the per-member loss [E] (summed: members never share a scale), freeze the members whose loss,
     gradients or parameters are not finite (``engine.diverged`` [E]), then the optimiser step; returns loss.detach().
     ``engine`` has ``optimizer``, ``params`` and ``diverged`` (RegressionEngine, TwoLayerEngine)."""
@@ -42,7 +42,7 @@ def guarded_update(engine, loss: torch.Tensor, backward: Callable[[torch.Tensor]
     (backward or (lambda t: t.backward()))(loss.sum())
     with torch.no_grad():
         ok = member_finite([loss] + [p.grad for p in engine.params] + engine.params)
-        engine.diverged |= ~ok
+        mark_diverged(engine.diverged, engine.diverged_step, ok, step)  # step: the training step (0-based)
         engine.optimizer.set_active(~engine.diverged)
     (optimizer_step or engine.optimizer.step)()
     return loss.detach()
@@ -63,14 +63,14 @@ class RegeneratedDataState:
     Lightning's) and a fingerprint of the data (rebuilt from seeds, never stored), checked on load."""
 
     def state_dict(self) -> dict:
-        return {"diverged": self.diverged, "batch_seeds": self.batch_seeds, "checksum": self.data.checksum}
+        return {"diverged": self.diverged, "diverged_step": self.diverged_step, "batch_seeds": self.batch_seeds, "checksum": self.data.checksum}
 
     def load_state_dict(self, state: dict):
         if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
             raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
         if not torch.allclose(state["checksum"].cpu(), self.data.checksum.cpu(), rtol=1e-9, atol=1e-9):
             raise ValueError("the regenerated training data differ from the checkpoint's (seeds or code changed)")
-        self.diverged.copy_(state["diverged"])
+        load_diverged(self, state)
 
 
 class RegressionEngine(RegeneratedDataState):
@@ -85,6 +85,7 @@ class RegressionEngine(RegeneratedDataState):
         self.batch_size = batch_size
         self.batch_seeds = (batch_seeds if batch_seeds is not None else torch.arange(E)).to(dev)
         self.diverged = torch.zeros(E, dtype=torch.bool, device=dev)
+        self.diverged_step = torch.full((E,), -1, dtype=torch.int64, device=dev)  # first frozen step, -1: never
         self.params = [model.v]
         P_max = data.y.shape[1]
         idx = torch.arange(P_max, device=dev).expand(E, P_max)  # each member indexes its own rows
@@ -115,7 +116,7 @@ class RegressionEngine(RegeneratedDataState):
     def train_step(self, step: int, backward: Callable[[torch.Tensor], None] | None = None,
                    optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
         """One update of every active member; returns the per-member objective [E] before the update."""
-        return guarded_update(self, self.losses(step), backward, optimizer_step)
+        return guarded_update(self, self.losses(step), backward, optimizer_step, step=step)
 
     # ---- losses of any readout v [E, N_max] (the trained one, or the closed-form limit) ----------------------------
     def train_loss_of(self, v: torch.Tensor) -> torch.Tensor:

@@ -164,6 +164,7 @@ class TwoLayerEngine(RegeneratedDataState):
         self.batch_size = batch_size
         self.batch_seeds = (batch_seeds if batch_seeds is not None else torch.arange(E)).to(dev)
         self.diverged = torch.zeros(E, dtype=torch.bool, device=dev)
+        self.diverged_step = torch.full((E,), -1, dtype=torch.int64, device=dev)  # first frozen step, -1: never
         self.params = [model.W, model.a]
         P_max = data.valid.shape[1]
         idx = torch.arange(P_max, device=dev).expand(E, P_max)
@@ -202,7 +203,7 @@ class TwoLayerEngine(RegeneratedDataState):
     def train_step(self, step: int, backward: Callable[[torch.Tensor], None] | None = None,
                    optimizer_step: Callable[[], None] | None = None) -> torch.Tensor:
         """One update of every active member; returns the per-member loss [E] before the update."""
-        return guarded_update(self, self.losses(step), backward, optimizer_step)
+        return guarded_update(self, self.losses(step), backward, optimizer_step, step=step)
 
     # ---- evaluation -----------------------------------------------------------------------------------------------
     def beta(self) -> torch.Tensor:
