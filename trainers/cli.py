@@ -10,6 +10,8 @@ from pathlib import Path
 
 from toymodels.errors import ConfigError
 
+from .lock import run_dir_lock
+
 USAGE = """usage: toylab <command> [options]
 
 commands:
@@ -47,12 +49,53 @@ def _jsonargparse_message(err: Exception) -> str:
             return str(e)
     m = re.search(r'Parser key "([\w.]+)": (.*)', text)
     if m:
-        detail = m.group(2)
+        detail = _union_detail(m.group(2))
+        bad = re.search(r"Got value: (-?(?:nan|inf|infinity))\s*$", detail, re.IGNORECASE)
+        if bad:
+            return f"{m.group(1)}: must be a finite number (got {bad.group(1)})"
         detail = re.sub(r"Expected a typing\.Literal\[(.*?)\]", lambda g: "expected one of " + g.group(1).replace("'", ""),
                         detail)
         detail = re.sub(r"Expected a <class '(\w+)'>", r"expected \1", detail)
         return f"{m.group(1)}: {detail}"
     return text
+
+
+_TYPE_NAMES = {"float": "a number", "int": "an integer", "NoneType": "null", "str": "a string", "bool": "true/false"}
+
+
+def _union_detail(detail: str) -> str:
+    """jsonargparse's Union dump ("Does not validate against any of the Union subtypes ... Given value: abc") ->
+    "expected a number or null (got 'abc')"."""
+    m = re.search(r"Union subtypes.*?Subtypes: \[(.*?)\].*Given value: (.*)$", detail)
+    if not m:
+        return detail
+    names = [_TYPE_NAMES.get(n, n) for n in re.findall(r"<class '(\w+)'>", m.group(1))]
+    return f"expected {' or '.join(names)} (got {m.group(2).strip()!r})"
+
+
+def _check_config_files(argv: list[str]):
+    """Each ``--config FILE`` must be a UTF-8 YAML mapping: one line naming the file otherwise."""
+    import yaml
+
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"] + \
+        [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise ConfigError("--config", f"{p} does not exist" if not p.exists() else f"{p} is not a file")
+        try:
+            data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError("--config", f"{p} is not a text file (expected a UTF-8 YAML mapping of settings)") \
+                from None
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError("--config", f"{p} is not valid YAML{line}: {getattr(err, 'problem', None) or err}") \
+                from None
+        if data is None:
+            raise ConfigError("--config", f"{p} is empty (expected a YAML mapping of settings)")
+        if not isinstance(data, dict):
+            raise ConfigError("--config", f"{p} holds a {type(data).__name__}, expected a YAML mapping of settings")
 
 
 def parse_run_config(argv: list[str]):
@@ -61,6 +104,7 @@ def parse_run_config(argv: list[str]):
     from .config import RunConfig
     from .members import _from_dict
 
+    _check_config_files(argv)
     parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
     parser.add_class_arguments(RunConfig, None)
@@ -112,6 +156,7 @@ def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
 
 
 def cmd_fit(argv: list[str]) -> int:
+    from .callbacks.interrupt import exit_status
     from .fit import run_fit
     from .members import expand
     from .rundir import new_run_dir, write_config
@@ -119,11 +164,9 @@ def cmd_fit(argv: list[str]) -> int:
 
     if "--resume" in argv:
         run_dir, cfg = _resumed(argv, "config.yaml", RESUME_OVERRIDES)
-        if (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
-            print(f"{run_dir} is already complete", file=sys.stderr)
-            print(run_dir)
-            return 0
-        (run_dir / "DONE").unlink(missing_ok=True)
+        if (run_dir / "plan.json").is_file():
+            raise ConfigError("--resume", f"{run_dir} is a sweep run directory; continue it with  toylab sweep "
+                                          f"--resume {run_dir}")
         resume = True
     else:
         cfg = parse_run_config(argv)
@@ -132,12 +175,18 @@ def cmd_fit(argv: list[str]) -> int:
     validate(cfg, members)
     if not resume:
         run_dir = new_run_dir(cfg.out_dir, cfg.name)
-    write_config(run_dir, cfg)
-    result = run_fit(cfg, members, run_dir, resume=resume)
+    with run_dir_lock(run_dir, "--resume" if resume else "RUN_DIR"):  # one process per run directory
+        if resume and (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
+            print(f"{run_dir} is already complete", file=sys.stderr)
+            print(run_dir)
+            return 0
+        (run_dir / "DONE").unlink(missing_ok=True)
+        write_config(run_dir, cfg)
+        result = run_fit(cfg, members, run_dir, resume=resume)
     if result.interrupted:
         print(f"interrupted: checkpoint saved; continue with  toylab fit --resume {run_dir}", file=sys.stderr)
         print(run_dir)
-        return 130
+        return exit_status()
     print(run_dir)
     return 0
 
@@ -149,6 +198,7 @@ SWEEP_RESUME_OVERRIDES = ("sweep.backend", "sweep.address", "train.progress", "t
 
 
 def cmd_sweep(argv: list[str]) -> int:
+    from .callbacks.interrupt import exit_status
     from .rundir import new_run_dir, write_config
     from .sweep.plan import Plan, make_plan
     from .sweep.run import run_sweep
@@ -163,13 +213,14 @@ def cmd_sweep(argv: list[str]) -> int:
         run_dir = new_run_dir(cfg.out_dir, cfg.name)
         write_config(run_dir, cfg)
         plan.save(run_dir / "plan.json")
-    result = run_sweep(cfg, run_dir, plan)
+    with run_dir_lock(run_dir, "--resume"):  # one process per sweep directory
+        result = run_sweep(cfg, run_dir, plan)
     if result.figure is not None:
         print(f"phase diagram: {result.figure}", file=sys.stderr)
     if result.interrupted:
         print(f"interrupted: continue with  toylab sweep --resume {run_dir}", file=sys.stderr)
         print(run_dir)
-        return 130
+        return exit_status()
     print(run_dir)
     return 0
 
