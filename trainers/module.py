@@ -14,6 +14,7 @@ from toymodels.engine import EnsembleEngine
 from toymodels.losses import member_mean
 
 from .empty_split import no_rows_nan
+from .schedule_resume import remap_histories
 
 CLASSIFICATION_METRICS = ("train_loss", "test_loss", "train_acc", "test_acc")
 
@@ -75,9 +76,11 @@ class EnsembleModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         checkpoint["toylab_engine"] = self.engine.state_dict()
+        checkpoint["toylab_schedule"] = list(self.schedule)  # a longer resumed run remaps its histories by step
 
     def on_load_checkpoint(self, checkpoint):
         self.engine.load_state_dict(checkpoint["toylab_engine"])
+        remap_histories(checkpoint["state_dict"], checkpoint.get("toylab_schedule"), self.schedule)
 
     # ---- evaluation ----------------------------------------------------------------------------------------------
     def member_accuracy(self, pred: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
