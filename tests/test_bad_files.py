@@ -63,3 +63,14 @@ def test_fit_resume_of_a_sweep_directory_points_to_sweep(tmp_path, capsys):
     (d / "plan.json").write_text("{}")
     (d / "DONE").touch()  # before: "already complete", exit 0
     one_line(capsys, ["fit", "--resume", str(d)], "is a sweep run directory", f"toylab sweep --resume {d}")
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "runs"), "seeds": [0, 1]}))
+    assert toylab(["fit", "--config", str(cfg), *BASE]) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    one_line(capsys, ["export", run, "--member", "x"], "toylab export: error:", "--member", "'x'")
+    one_line(capsys, ["export", run, "--member", "2"], "--member: must be in 0..1 (got 2)")
+    one_line(capsys, ["export", run, "--member", "0", "--out", "/proc/x.pt"], "/proc/x.pt")
+    one_line(capsys, ["export", str(tmp_path), "--member", "0"], "is not a toylab run directory")

@@ -25,7 +25,11 @@ def atomic_path(path) -> Iterator[Path]:
 def atomic_open(path, mode: str = "w", **kwargs):
     """``open(path, mode)`` whose content appears at ``path`` only once the block finished without error."""
     with atomic_path(path) as tmp:
-        with open(tmp, mode, **kwargs) as f:
+        try:
+            f = open(tmp, mode, **kwargs)
+        except OSError as err:  # name the target, not the temporary
+            raise type(err)(err.errno, err.strerror, str(path)) from None
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -230,13 +230,17 @@ def cmd_export(argv: list[str]) -> int:
 
     from .export import export_member
 
-    p = argparse.ArgumentParser(prog="toylab export")
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, no usage block
+            raise UsageError(message)
+
+    p = Parser(prog="toylab export")
     p.add_argument("run_dir")
     p.add_argument("--member", type=int, required=True)
     p.add_argument("--out", default=None)
     try:
         args = p.parse_args(argv)
-    except SystemExit as e:
+    except SystemExit as e:  # --help
         return int(e.code or 0)
     path = export_member(Path(args.run_dir), args.member, args.out)
     print(path)
@@ -274,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except (ConfigError, UsageError) as err:
         return _fail(command, str(err))
+    except OSError as err:  # an unwritable out_dir / --out, a full disk: the path and the reason, one line
+        return _fail(command, f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from toymodels.errors import ConfigError, LoadError
 from toymodels.models import single
 from toymodels.safe_load import tensor_dict
 
-from .atomic import atomic_path
+from .atomic import atomic_open
 from .build import build_model, build_table
 from .config import RunConfig
 from .members import _from_dict, expand
@@ -63,7 +63,7 @@ def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
     net = standalone(cfg, model, member)
     path = Path(out) if out else run_dir / "export" / f"member_{member}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+    with atomic_open(path, "wb") as f:  # an unwritable --out is an OSError naming the path
         torch.save({"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,
-                    "settings": members.record()[member], "step": step}, tmp)
+                    "settings": members.record()[member], "step": step}, f)
     return path
