@@ -77,3 +77,22 @@ def tensor_dict(obj, path, expected: str) -> dict[str, torch.Tensor]:
                                                for k, v in obj.items()):
         raise LoadError(path, expected, "its state dict is not a mapping of names to tensors")
     return dict(obj)
+
+
+def load_safetensors(path, expected: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, string metadata) of a .safetensors file (a format that holds no code at all); failures ->
+    ``LoadError``. Needs the ``safetensors`` package."""
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(path, expected, "no such file" if not path.exists() else "not a file")
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise LoadError(path, expected, "reading .safetensors needs the safetensors package (pip install "
+                                        "safetensors)") from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as err:  # noqa: BLE001 -- header / size errors of a broken file
+        text = " ".join(str(err).split())[:160] or type(err).__name__
+        raise LoadError(path, expected, f"not a readable safetensors file ({text})") from None

@@ -1,11 +1,14 @@
 """``toylab export RUN_DIR --member I``: member I of a run as a standalone PyTorch model.
 
-The file holds {"kind", "config", "state_dict", "member", "settings", "step"}; the state dict uses the standalone
+The file holds {"kind", "config", "state_dict", "member", "settings", "step"} (``--out X.safetensors``: the state
+dict as safetensors, the rest as JSON strings in its metadata -- a format that cannot hold code, for sharing);
+the state dict uses the standalone
 names of ``toymodels.models.single`` (TransformerLens-style for Nanda's transformer: embed.W_E, blocks.0.attn.W_Q,
 ...). ``toymodels.models.single.load(path)`` rebuilds the nn.Module.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -39,6 +42,16 @@ def standalone(cfg: RunConfig, model, e: int) -> torch.nn.Module:
     return net
 
 
+def _safetensors_bytes(blob: dict) -> bytes:
+    try:
+        from safetensors.torch import save
+    except ImportError:
+        raise ConfigError("--out", "writing .safetensors needs the safetensors package (pip install safetensors)") \
+            from None
+    meta = {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in blob.items() if k != "state_dict"}
+    return save({k: v.contiguous() for k, v in blob["state_dict"].items()}, metadata=meta)
+
+
 def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError("RUN_DIR", f"{run_dir} is not a toylab run directory (no config.yaml)")
@@ -63,7 +76,11 @@ def export_member(run_dir: Path, member: int, out: str | None = None) -> Path:
     net = standalone(cfg, model, member)
     path = Path(out) if out else run_dir / "export" / f"member_{member}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,
+            "settings": members.record()[member], "step": step}
     with atomic_open(path, "wb") as f:  # an unwritable --out is an OSError naming the path
-        torch.save({"kind": cfg.model.name, "config": net.cfg, "state_dict": net.state_dict(), "member": member,
-                    "settings": members.record()[member], "step": step}, f)
+        if path.suffix == ".safetensors":
+            f.write(_safetensors_bytes(blob))
+        else:
+            torch.save(blob, f)
     return path

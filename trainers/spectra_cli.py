@@ -44,6 +44,7 @@ import torch
 
 from toymodels.errors import ConfigError
 from toymodels.safe_load import load as safe_load
+from toymodels.safe_load import load_safetensors
 
 PROG = "toylab spectra"
 
@@ -123,15 +124,7 @@ def load_state_dict(path: Path) -> tuple[Mapping[str, torch.Tensor], bool, list[
         return _state_dict(safe_load(ckpt, "a toylab checkpoint"), ckpt), True, None
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ConfigError("FILE", "reading .safetensors needs the safetensors package, which is not installed "
-                                      "(pip install safetensors)") from None
-        try:
-            return load_file(str(path), device="cpu"), False, None
-        except Exception as err:
-            raise ConfigError("FILE", f"cannot load {path}: {str(err).strip().splitlines()[0]}") from None
+        return load_safetensors(path, "a safetensors state dict")[0], False, None
     if suffix == ".ckpt":
         return _state_dict(safe_load(path, "a Lightning checkpoint"), path), False, None
     if suffix in (".pt", ".pth", ".bin"):
