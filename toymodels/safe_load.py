@@ -88,8 +88,8 @@ def load_safetensors(path, expected: str) -> tuple[dict[str, torch.Tensor], dict
     try:
         from safetensors import safe_open
     except ImportError:
-        raise LoadError(path, expected, "reading .safetensors needs the safetensors package (pip install "
-                                        "safetensors)") from None
+        raise LoadError(path, expected, "reading .safetensors needs the safetensors package, which is not "
+                                        "installed (pip install safetensors)") from None
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
