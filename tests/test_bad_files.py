@@ -44,6 +44,9 @@ def test_missing_config_file(tmp_path, capsys):
     (["--optimizer.lr=-inf"], "optimizer.lr: must be a finite number (got -inf)"),
     (["--model.init_scale", "inf"], "model.init_scale: must be a finite number (got inf)"),
     (["--seeds", "[]"], "seeds: must list at least one seed"),
+    (["--seeds", "x"], "seeds: expected a list of integers or null (got 'x')"),
+    (["--task.label_noise", "0.5"], "task.label_noise: expected an integer (got '0.5')"),
+    (["--optimizer.name", "lion"], "optimizer.name: expected one of adamw, adam, sgd (got 'lion')"),
 ])
 def test_bad_values_name_the_key(tmp_path, capsys, args, message):
     one_line(capsys, ["fit", *BASE, "--out_dir", str(tmp_path), *args], message)

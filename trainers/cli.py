@@ -56,21 +56,35 @@ def _jsonargparse_message(err: Exception) -> str:
         detail = re.sub(r"Expected a typing\.Literal\[(.*?)\]", lambda g: "expected one of " + g.group(1).replace("'", ""),
                         detail)
         detail = re.sub(r"Expected a <class '(\w+)'>", r"expected \1", detail)
+        detail = re.sub(r"\. Got value: (.*)$", lambda g: f" (got {g.group(1).strip()!r})", detail)
         return f"{m.group(1)}: {detail}"
     return text
 
 
-_TYPE_NAMES = {"float": "a number", "int": "an integer", "NoneType": "null", "str": "a string", "bool": "true/false"}
+_TYPE_NAMES = {"float": "a number", "int": "an integer", "NoneType": "null", "str": "a string", "bool": "true/false",
+               "list": "a list", "dict": "a mapping", "list[int]": "a list of integers",
+               "list[float]": "a list of numbers", "list[str]": "a list of strings"}
+
+
+def _type_name(t: str) -> str:
+    t = t.strip()
+    m = re.fullmatch(r"<class '(\w+)'>", t)
+    t = m.group(1) if m else t.replace("typing.List", "list").replace("typing.Dict", "dict")
+    return _TYPE_NAMES.get(t, "a mapping" if t.startswith("dict[") else t)
 
 
 def _union_detail(detail: str) -> str:
-    """jsonargparse's Union dump ("Does not validate against any of the Union subtypes ... Given value: abc") ->
-    "expected a number or null (got 'abc')"."""
-    m = re.search(r"Union subtypes.*?Subtypes: \[(.*?)\].*Given value: (.*)$", detail)
-    if not m:
-        return detail
-    names = [_TYPE_NAMES.get(n, n) for n in re.findall(r"<class '(\w+)'>", m.group(1))]
-    return f"expected {' or '.join(names)} (got {m.group(2).strip()!r})"
+    """jsonargparse's type errors as one short phrase: the Union dump ("Does not validate against any of the Union
+    subtypes Subtypes: [list[int], <class 'NoneType'>] ... Given value: abc") -> "expected a list of integers or
+    null (got 'abc')"; "expected int. Got value: 0.5" -> "expected an integer (got 0.5)"."""
+    m = re.search(r"Union subtypes.*?Subtypes: \[(.*?)\] Errors:.*Given value: (.*)$", detail)
+    if m:
+        names = [_type_name(t) for t in re.split(r",\s*(?![^\[]*\])", m.group(1))]
+        return f"expected {' or '.join(names)} (got {m.group(2).strip()!r})"
+    m = re.fullmatch(r"[Ee]xpected (?:a )?(<class '\w+'>|\w+)\. Got value: (.*)", detail.strip())
+    if m and not re.fullmatch(r"-?(nan|inf|infinity)", m.group(2).strip(), re.IGNORECASE):
+        return f"expected {_type_name(m.group(1))} (got {m.group(2).strip()!r})"
+    return detail
 
 
 def _check_config_files(argv: list[str]):
