@@ -7,6 +7,10 @@
     snapshots/         log-spaced weights of chosen members
     wandb/             the offline wandb run
     DONE               written when the fit completed
+    .lock              held (flock) by the one process writing here
+
+Every file is written to a temporary name and renamed (``trainers.atomic``); torch files are read through
+``toymodels.safe_load`` (``weights_only=True``).
 """
 from __future__ import annotations
 
