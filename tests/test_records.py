@@ -58,13 +58,15 @@ def test_no_test_rows_leaves_test_metrics_empty_and_crosses_nothing(tmp_path, ca
     assert np.isnan(test_loss).all() and np.isfinite(train_loss).all()
 
 
-def test_no_test_rows_is_refused_by_a_grokking_phase_sweep(tmp_path, capsys):
+@pytest.mark.parametrize("key, values", [("task.train_fraction", [0.5, 1.0]), ("task.train_size", [10, 49])])
+def test_no_test_rows_is_refused_by_a_grokking_phase_sweep(tmp_path, capsys, key, values):
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"out_dir": str(tmp_path), "task": {"p": 7},
-                                    "sweep": {"grid": {"task.train_fraction": [0.5, 1.0]}}}))
+    path.write_text(yaml.safe_dump({"out_dir": str(tmp_path / "out"), "task": {"p": 7},
+                                    "sweep": {"grid": {key: values}}}))
     assert toylab(["sweep", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.splitlines() == [err] and "task.train_fraction" in err and "no test rows" in err
+    assert err.splitlines() == [err] and key in err and "no test rows" in err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("args", [["--seeds", "[]"], ["--sweep.seeds", "[]"]])

@@ -74,10 +74,16 @@ def _check_test_rows(cfg: RunConfig, table: MemberTable):
     """The grokking phases need test accuracy: a member with train_fraction 1 has no test rows."""
     if cfg.sweep.phase.rule != "grokking" or cfg.task.name in ("powerlaw", "teacher"):
         return
+    pool = None
     for f, s in zip(table.column("task.train_fraction"), table.column("task.train_size")):
         if s is None and f == 1:
             raise ConfigError("task.train_fraction", "1 leaves no test rows, so the grokking phases (which need "
                                                      "test accuracy) are undefined; use a value in (0, 1)")
+        if s is not None:
+            pool = pool if pool is not None else build_table(cfg).pool.numel()
+            if s >= pool:
+                raise ConfigError("task.train_size", f"{s} of {pool} rows leaves no test rows, so the grokking "
+                                                     f"phases (which need test accuracy) are undefined")
 
 
 def make_plan(cfg: RunConfig) -> Plan:
