@@ -61,6 +61,8 @@ def test_fault_freezes_one_member_only(kind, extra):
             handle.remove()
             handle = None
     assert faulty.diverged.tolist() == [e == FAULTY for e in range(4)]
+    # the exact step it was frozen at (nan_param / inf_loss are seen at FAULT_STEP itself, a NaN gradient too)
+    assert faulty.diverged_step.tolist() == [FAULT_STEP if e == FAULTY else -1 for e in range(4)]
     assert not clean.diverged.any()
     for e in range(4):
         if e == FAULTY:
@@ -72,3 +74,19 @@ def test_fault_freezes_one_member_only(kind, extra):
         for x, y in zip(xs, ys):
             assert torch.equal(x, y) or (torch.isnan(x) == torch.isnan(y)).all() and torch.equal(
                 torch.nan_to_num(x), torch.nan_to_num(y))
+
+
+def test_diverged_step_survives_a_checkpoint_and_old_checkpoints_load():
+    eng = engine()
+    inject(eng, "nan_param")
+    eng.train_step(5)
+    eng.train_step(6)
+    state = eng.state_dict()
+    assert state["diverged_step"].tolist() == [-1, -1, 5, -1]
+    fresh = engine()
+    fresh.load_state_dict(state)
+    assert fresh.diverged_step.tolist() == [-1, -1, 5, -1] and fresh.diverged.tolist() == [False, False, True, False]
+    old = {k: v for k, v in state.items() if k != "diverged_step"}  # written before the step was recorded
+    fresh = engine()
+    fresh.load_state_dict(old)
+    assert fresh.diverged.tolist() == [False, False, True, False] and fresh.diverged_step.tolist() == [-1] * 4

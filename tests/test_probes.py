@@ -70,7 +70,7 @@ def test_transformer_fourier_measures(tmp_path):
 def test_probe_history_survives_resume(tmp_path):
     full = load(fit(tmp_path, LIU, "full"))
     run = fit(tmp_path, LIU, "cut", callbacks=[SignalAt(50, signal.SIGINT)])
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 50
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 50
     fit(tmp_path, LIU, "cut", resume=True, run=run)
     resumed = load(run)
     assert resumed.keys() == full.keys()

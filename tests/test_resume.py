@@ -42,7 +42,7 @@ class SignalAt(L.Callback):
 
 def outputs(run: Path):
     hist = {p.stem: np.load(p) for p in sorted((run / "histories").glob("*.npy"))}
-    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     return hist, (run / "members.csv").read_text(), state
 
 
@@ -72,7 +72,7 @@ def test_sigint_then_resume_equals_uninterrupted(tmp_path, capsys):
         result = run_fit(cfg, members, run_b, resume=run_b.joinpath("checkpoints", "last.ckpt").exists(),
                          callbacks=[SignalAt(23 if sig == signal.SIGINT else 51, sig)])
         assert result.interrupted and not (run_b / "DONE").exists()
-        state = torch.load(run_b / "checkpoints" / "last.ckpt", weights_only=False)
+        state = torch.load(run_b / "checkpoints" / "last.ckpt", weights_only=True)
         assert state["global_step"] == (23 if sig == signal.SIGINT else 51)  # saved at the step it stopped
     assert main(["fit", "--resume", str(run_b)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(run_b)
@@ -91,7 +91,7 @@ def test_kill_9_resumes_from_last_periodic_checkpoint(tmp_path):
     while time.time() < deadline and proc.poll() is None:
         found = list((tmp_path / "k").glob("*/checkpoints/last.ckpt"))
         if found:
-            step = torch.load(found[0], weights_only=False)["global_step"]
+            step = torch.load(found[0], weights_only=True)["global_step"]
             if step >= 50:
                 ckpt = found[0]
                 break

@@ -8,3 +8,11 @@ class ConfigError(ValueError):
         self.key = key
         self.message = message
         super().__init__(f"{key}: {message}")
+
+
+class LoadError(ConfigError):
+    """A file that cannot be loaded as what was expected (pickled code, text, truncated, wrong contents)."""
+
+    def __init__(self, path, expected: str, reason: str):
+        self.path = str(path)
+        super().__init__(self.path, f"cannot load as {expected}: {reason}")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from toymodels.errors import ConfigError
 
+from .lock import run_dir_lock
+
 USAGE = """usage: toylab <command> [options]
 
 commands:
@@ -51,12 +53,67 @@ def _jsonargparse_message(err: Exception) -> str:
             return str(e)
     m = re.search(r'Parser key "([\w.]+)": (.*)', text)
     if m:
-        detail = m.group(2)
+        detail = _union_detail(m.group(2))
+        bad = re.search(r"Got value: (-?(?:nan|inf|infinity))\s*$", detail, re.IGNORECASE)
+        if bad:
+            return f"{m.group(1)}: must be a finite number (got {bad.group(1)})"
         detail = re.sub(r"Expected a typing\.Literal\[(.*?)\]", lambda g: "expected one of " + g.group(1).replace("'", ""),
                         detail)
         detail = re.sub(r"Expected a <class '(\w+)'>", r"expected \1", detail)
+        detail = re.sub(r"\. Got value: (.*)$", lambda g: f" (got {g.group(1).strip()!r})", detail)
         return f"{m.group(1)}: {detail}"
     return text
+
+
+_TYPE_NAMES = {"float": "a number", "int": "an integer", "NoneType": "null", "str": "a string", "bool": "true/false",
+               "list": "a list", "dict": "a mapping", "list[int]": "a list of integers",
+               "list[float]": "a list of numbers", "list[str]": "a list of strings"}
+
+
+def _type_name(t: str) -> str:
+    t = t.strip()
+    m = re.fullmatch(r"<class '(\w+)'>", t)
+    t = m.group(1) if m else t.replace("typing.List", "list").replace("typing.Dict", "dict")
+    return _TYPE_NAMES.get(t, "a mapping" if t.startswith("dict[") else t)
+
+
+def _union_detail(detail: str) -> str:
+    """jsonargparse's type errors as one short phrase: the Union dump ("Does not validate against any of the Union
+    subtypes Subtypes: [list[int], <class 'NoneType'>] ... Given value: abc") -> "expected a list of integers or
+    null (got 'abc')"; "expected int. Got value: 0.5" -> "expected an integer (got 0.5)"."""
+    m = re.search(r"Union subtypes.*?Subtypes: \[(.*?)\] Errors:.*Given value: (.*)$", detail)
+    if m:
+        names = [_type_name(t) for t in re.split(r",\s*(?![^\[]*\])", m.group(1))]
+        return f"expected {' or '.join(names)} (got {m.group(2).strip()!r})"
+    m = re.fullmatch(r"[Ee]xpected (?:a )?(<class '\w+'>|\w+)\. Got value: (.*)", detail.strip())
+    if m and not re.fullmatch(r"-?(nan|inf|infinity)", m.group(2).strip(), re.IGNORECASE):
+        return f"expected {_type_name(m.group(1))} (got {m.group(2).strip()!r})"
+    return detail
+
+
+def _check_config_files(argv: list[str]):
+    """Each ``--config FILE`` must be a UTF-8 YAML mapping: one line naming the file otherwise."""
+    import yaml
+
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"] + \
+        [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise ConfigError("--config", f"{p} does not exist" if not p.exists() else f"{p} is not a file")
+        try:
+            data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError("--config", f"{p} is not a text file (expected a UTF-8 YAML mapping of settings)") \
+                from None
+        except yaml.YAMLError as err:
+            where = getattr(err, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise ConfigError("--config", f"{p} is not valid YAML{line}: {getattr(err, 'problem', None) or err}") \
+                from None
+        if data is None:
+            raise ConfigError("--config", f"{p} is empty (expected a YAML mapping of settings)")
+        if not isinstance(data, dict):
+            raise ConfigError("--config", f"{p} holds a {type(data).__name__}, expected a YAML mapping of settings")
 
 
 def parse_run_config(argv: list[str]):
@@ -65,6 +122,7 @@ def parse_run_config(argv: list[str]):
     from .config import RunConfig
     from .typed import config_from_dict
 
+    _check_config_files(argv)
     parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
     parser.add_class_arguments(RunConfig, None)
@@ -118,6 +176,7 @@ def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
 
 
 def cmd_fit(argv: list[str]) -> int:
+    from .callbacks.interrupt import exit_status
     from .fitting import run_fit
     from .members import expand
     from .rundir import new_run_dir, write_config
@@ -125,11 +184,9 @@ def cmd_fit(argv: list[str]) -> int:
 
     if "--resume" in argv:
         run_dir, cfg = _resumed(argv, "config.yaml", RESUME_OVERRIDES)
-        if (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
-            print(f"{run_dir} is already complete", file=sys.stderr)
-            print(run_dir)
-            return 0
-        (run_dir / "DONE").unlink(missing_ok=True)
+        if (run_dir / "plan.json").is_file():
+            raise ConfigError("--resume", f"{run_dir} is a sweep run directory; continue it with  toylab sweep "
+                                          f"--resume {run_dir}")
         resume = True
     else:
         cfg = parse_run_config(argv)
@@ -138,12 +195,18 @@ def cmd_fit(argv: list[str]) -> int:
     validate(cfg, members)
     if not resume:
         run_dir = new_run_dir(cfg.out_dir, cfg.name)
-    write_config(run_dir, cfg)
-    result = run_fit(cfg, members, run_dir, resume=resume)
+    with run_dir_lock(run_dir, "--resume" if resume else "RUN_DIR"):  # one process per run directory
+        if resume and (run_dir / "DONE").exists() and "train.max_steps" not in " ".join(argv):
+            print(f"{run_dir} is already complete", file=sys.stderr)
+            print(run_dir)
+            return 0
+        (run_dir / "DONE").unlink(missing_ok=True)
+        write_config(run_dir, cfg)
+        result = run_fit(cfg, members, run_dir, resume=resume)
     if result.interrupted:
         print(f"interrupted: checkpoint saved; continue with  toylab fit --resume {run_dir}", file=sys.stderr)
         print(run_dir)
-        return 130
+        return exit_status()
     print(run_dir)
     return 0
 
@@ -155,6 +218,7 @@ SWEEP_RESUME_OVERRIDES = ("sweep.backend", "sweep.address", "train.progress", "t
 
 
 def cmd_sweep(argv: list[str]) -> int:
+    from .callbacks.interrupt import exit_status
     from .rundir import new_run_dir, write_config
     from .sweeps.plan import Plan, make_plan
     from .sweeps.run import run_sweep
@@ -169,13 +233,14 @@ def cmd_sweep(argv: list[str]) -> int:
         run_dir = new_run_dir(cfg.out_dir, cfg.name)
         write_config(run_dir, cfg)
         plan.save(run_dir / "plan.json")
-    result = run_sweep(cfg, run_dir, plan)
+    with run_dir_lock(run_dir, "--resume"):  # one process per sweep directory
+        result = run_sweep(cfg, run_dir, plan)
     if result.figure is not None:
         print(f"phase diagram: {result.figure}", file=sys.stderr)
     if result.interrupted:
         print(f"interrupted: continue with  toylab sweep --resume {run_dir}", file=sys.stderr)
         print(run_dir)
-        return 130
+        return exit_status()
     print(run_dir)
     return 0
 
@@ -185,13 +250,17 @@ def cmd_export(argv: list[str]) -> int:
 
     from .export import export_member
 
-    p = argparse.ArgumentParser(prog="toylab export")
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, no usage block
+            raise UsageError(message)
+
+    p = Parser(prog="toylab export")
     p.add_argument("run_dir")
     p.add_argument("--member", type=int, required=True)
     p.add_argument("--out", default=None)
     try:
         args = p.parse_args(argv)
-    except SystemExit as e:
+    except SystemExit as e:  # --help
         return int(e.code or 0)
     path = export_member(Path(args.run_dir), args.member, args.out)
     print(path)
@@ -229,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except (ConfigError, UsageError) as err:
         return _fail(command, str(err))
+    except OSError as err:  # an unwritable out_dir / --out, a full disk: the path and the reason, one line
+        return _fail(command, f"{err.filename or ''}: {err.strerror or err}".lstrip(": "))
 
 
 if __name__ == "__main__":

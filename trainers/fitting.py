@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import ProgressBar
 
 from .allocator import keep_freed_memory
 from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
+from .callbacks.checkpoint import SafeCheckpointIO
 from .config import RunConfig
 from .device import configure_precision, resolve_device
 from .families import family_of
@@ -67,9 +68,9 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
         logger=logger if logger is not None else False, callbacks=callbacks, enable_checkpointing=False,
         enable_model_summary=False, enable_progress_bar=any(isinstance(c, ProgressBar) for c in callbacks), log_every_n_steps=1,
         num_sanity_val_steps=0, limit_val_batches=0, precision="64-true" if tr.precision == "64" else "32-true",
-        default_root_dir=str(run_dir),
+        default_root_dir=str(run_dir), plugins=[SafeCheckpointIO()],  # resume never unpickles code
     )
-    trainer.fit(module, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    trainer.fit(module, ckpt_path=str(ckpt) if resume and ckpt.exists() else None, weights_only=True)
     write_histories(run_dir, module)
     outcomes = member_outcomes(module)
     write_members(run_dir, members, outcomes, engine.record_columns())

@@ -138,6 +138,8 @@ def expand(cfg: RunConfig, allow_shared: bool = False) -> MemberTable:
 
     With ``allow_shared`` False (a plain fit), a member may override only per-member settings.
     """
+    if cfg.seeds is not None and len(cfg.seeds) == 0:  # an empty list is a mistake, not "the default"
+        raise ConfigError("seeds", "must list at least one seed (omit it for one member seeded by `seed`)")
     entries = cfg.members or [{}]
     out = []
     for i, entry in enumerate(entries):

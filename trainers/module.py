@@ -74,21 +74,26 @@ class EnsembleModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint):
         self.engine.load_state_dict(checkpoint["toylab_engine"])
-        self._map_schedule(checkpoint["state_dict"])
+        self._map_schedule(checkpoint["state_dict"], int(checkpoint.get("global_step", 0)))
 
-    def _map_schedule(self, state: dict):
+    def _map_schedule(self, state: dict, global_step: int):
         """A resume may change train.max_steps and so the evaluation schedule: move the checkpoint's evaluations to
         their steps in this schedule (an evaluated step this schedule lacks is dropped). Checkpoints written before
-        the steps were stored are mapped when this schedule is linear (its first entries are then theirs)."""
+        the steps were stored are taken as this schedule's first entries when that is consistent (every evaluated
+        entry at or before the checkpoint's step; a longer schedule must be linear, whose first entries are
+        unchanged), else refused in one line."""
         n_old = state["evaluated"].shape[0]
         old = state.get("schedule_steps")
         if old is None:
             head = self.schedule[:n_old]
-            linear = len(head) == n_old and all(b - a == head[1] - head[0] for a, b in zip(head, head[1:]))
-            if not linear:
-                raise ConfigError("train.max_steps", "this checkpoint predates stored evaluation steps and its log "
+            evaluated = [s for s, done in zip(head, state["evaluated"].tolist()) if done]
+            consistent = len(head) == n_old and all(s <= global_step for s in evaluated)
+            linear = all(b - a == head[1] - head[0] for a, b in zip(head, head[1:]))
+            if not (consistent and (n_old == len(self.schedule) or linear)):
+                raise ConfigError("train.max_steps", "this checkpoint predates stored evaluation steps and its "
                                                      "schedule cannot be mapped; resume with its own max_steps")
             old = torch.tensor(head, dtype=torch.int64)
+            state["schedule_steps"] = old
         old = [int(s) for s in old.tolist()]
         if old == self.schedule:
             return

@@ -7,6 +7,10 @@
     snapshots/         log-spaced weights of chosen members
     wandb/             the offline wandb run
     DONE               written when the fit completed
+    .lock              held (flock) by the one process writing here
+
+Every file is written to a temporary name and renamed (``trainers.atomic``); torch files are read through
+``toymodels.safe_load`` (``weights_only=True``).
 """
 from __future__ import annotations
 
@@ -16,9 +20,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import yaml
 
+from toymodels.errors import LoadError
+from toymodels.safe_load import load as safe_load
+from toymodels.safe_load import require, tensor_dict
+
+from .atomic import atomic_open
 from .config import RunConfig
 from .members import MemberTable
 from .typed import config_to_dict
@@ -44,7 +52,7 @@ def _plain(obj):
 
 
 def write_config(run_dir: Path, cfg: RunConfig):
-    with open(run_dir / "config.yaml", "w") as f:
+    with atomic_open(run_dir / "config.yaml", "w") as f:
         yaml.safe_dump(_plain(config_to_dict(cfg)), f, sort_keys=False)
 
 
@@ -63,6 +71,7 @@ def member_outcomes(module) -> list[dict]:
     last = int(np.nonzero(done)[0][-1]) if done.any() else None
     cross = module.crossings.cpu().numpy()  # [n_events, E]
     diverged = module.engine.diverged.cpu().numpy()
+    diverged_step = module.engine.diverged_step.cpu().numpy()
     rows = []
     for e in range(hist.shape[2]):
         row = {f"final_{m}": float(hist[i, last, e]) if last is not None else float("nan")
@@ -75,6 +84,7 @@ def member_outcomes(module) -> list[dict]:
             s = int(cross[k, e])
             row[f"step_{metric}_{thr:g}"] = s if s >= 0 else None
         row["diverged"] = bool(diverged[e])
+        row["diverged_step"] = int(diverged_step[e]) if diverged_step[e] >= 0 else None  # first frozen step
         rows.append(row)
     return rows
 
@@ -85,7 +95,7 @@ def write_members(run_dir: Path, members: MemberTable, outcomes: list[dict], col
     columns = columns or {}
     rows = [{"member": e, **settings[e], **{k: v[e] for k, v in columns.items()}, **outcomes[e]}
             for e in range(len(members))]
-    with open(run_dir / "members.csv", "w", newline="") as f:
+    with atomic_open(run_dir / "members.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
@@ -98,11 +108,28 @@ def write_histories(run_dir: Path, module):
     h.mkdir(exist_ok=True)
     done = module.evaluated.cpu().numpy()
     steps = np.asarray(module.schedule)[done]
-    np.save(h / "steps.npy", steps)
     hist = module.history.cpu().numpy()[:, done, :]
-    for i, m in enumerate(module.metric_names):
-        np.save(h / f"{m}.npy", hist[i].T.copy())
+    arrays = {"steps": steps, **{m: hist[i].T.copy() for i, m in enumerate(module.metric_names)}}
+    for name, a in arrays.items():  # each file replaced whole: a crash mid-write keeps the previous one
+        with atomic_open(h / f"{name}.npy", "wb") as f:
+            np.save(f, a)
 
 
-def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+CHECKPOINT = "a toylab checkpoint (a Lightning .ckpt with a state_dict)"
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """A run's ``last.ckpt``, loaded with ``weights_only`` (never runs code); bad files -> ``LoadError``."""
+    ckpt = require(safe_load(path, CHECKPOINT, map_location), path, CHECKPOINT, ("state_dict", "global_step"))
+    return dict(ckpt)
+
+
+SNAPSHOT = "a toylab weight snapshot ({member: state dict})"
+
+
+def load_snapshot(path: Path) -> dict[int, dict]:
+    """A ``snapshots/step_*.pt`` file, loaded with ``weights_only``; bad files -> ``LoadError``."""
+    obj = require(safe_load(path, SNAPSHOT), path, SNAPSHOT)
+    if not all(isinstance(k, int) for k in obj):
+        raise LoadError(path, SNAPSHOT, "its keys are not member numbers")
+    return {k: tensor_dict(v, path, SNAPSHOT) for k, v in obj.items()}

@@ -2,7 +2,7 @@
 
 FILE is one of
 - a PyTorch file (.pt / .pth / .bin): a state dict, or a dict holding one under "state_dict" (e.g. what
-  ``toylab export`` writes), loaded with ``weights_only=True``;
+  ``toylab export`` writes);
 - a Lightning checkpoint (.ckpt): its "state_dict";
 - a safetensors file (.safetensors; needs the ``safetensors`` package);
 - a toylab run directory: its ``checkpoints/last.ckpt``, whose "model.*" parameters carry a leading member
@@ -22,6 +22,9 @@ Which tensors are matrices (floating point only; 1-D tensors such as biases and 
   slices; higher -> flattened as above. All-zero rows and columns (the padding of narrower members) are
   stripped per member unless ``--keep-padding``.
 
+Every torch file (.pt, .pth, .bin, .ckpt, a run's last.ckpt) is read by ``toymodels.safe_load`` with
+``weights_only=True``: a file holding pickled code is refused before any of it runs.
+
 Output: one row per (layer, member) with layer_id, name, member, N, M and the metric columns of
 ``toymodels.metrics.spectra.analyze`` (WeightWatcher's names), as a table, ``--json`` (a list of objects; NaN
 -> null) or ``--csv``. Errors: one line on stderr, exit status 2.
@@ -40,6 +43,8 @@ from pathlib import Path
 import torch
 
 from toymodels.errors import ConfigError
+from toymodels.safe_load import load as safe_load
+from toymodels.safe_load import load_safetensors
 
 PROG = "toylab spectra"
 
@@ -81,12 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------------------- loading
 
 
-def _torch_load(path: Path, weights_only: bool):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=weights_only)
-    except Exception as err:  # unpickling errors, truncated files, ...
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError("FILE", f"cannot load {path}: {first}") from None
+EXPECTED = "a state dict, Lightning checkpoint or toylab snapshot"
 
 
 def _state_dict(obj, path: Path) -> Mapping[str, torch.Tensor]:
@@ -121,22 +121,14 @@ def load_state_dict(path: Path) -> tuple[Mapping[str, torch.Tensor], bool, list[
         ckpt = path / "checkpoints" / "last.ckpt"
         if not ckpt.is_file():
             raise ConfigError("FILE", f"{path} is not a toylab run directory (no checkpoints/last.ckpt)")
-        return _state_dict(_torch_load(ckpt, weights_only=False), ckpt), True, None
+        return _state_dict(safe_load(ckpt, "a toylab checkpoint"), ckpt), True, None
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise ConfigError("FILE", "reading .safetensors needs the safetensors package, which is not installed "
-                                      "(pip install safetensors)") from None
-        try:
-            return load_file(str(path), device="cpu"), False, None
-        except Exception as err:
-            raise ConfigError("FILE", f"cannot load {path}: {str(err).strip().splitlines()[0]}") from None
+        return load_safetensors(path, "a safetensors state dict")[0], False, None
     if suffix == ".ckpt":
-        return _state_dict(_torch_load(path, weights_only=False), path), False, None
+        return _state_dict(safe_load(path, "a Lightning checkpoint"), path), False, None
     if suffix in (".pt", ".pth", ".bin"):
-        obj = _torch_load(path, weights_only=True)
+        obj = safe_load(path, EXPECTED)
         snap = _snapshot(obj)
         if snap is not None:
             return snap[0], True, snap[1]

@@ -11,7 +11,10 @@ the Cartesian grid of all such lists; each grid point is one row.
                                         (finite-N, P contour theory), plus the N, P -> infinity curve
 
 Output: a table, or with --json one object {"command", "task", "points": [...]} (non-finite numbers -> null).
-E_g is the excess test error against a clean label; test_loss = E_g + sigma^2. Bad input: one line
+E_g is the excess test error against a clean label; test_loss = E_g + sigma^2. At the ridgeless interpolation
+peak (lambda = 0 and P = M for ridge, N = P for rf, sigma > 0) E_g diverges and prints as "-" (null). Values must
+be finite (``--lam inf``: the limit is the zero predictor, E_g = the target power, named in the error); negative
+values may be written ``--lam -1e-3`` or ``--lam=-1e-3`` and get a "must be >= 0" message. Bad input: one line
 "toylab theory: error: <key>: <message>" on stderr, exit status 2.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import itertools
 import json
 import math
+import re
 import sys
 
 import torch
@@ -35,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _floats(text, key: str) -> list[float] | None:
-    """Comma-separated numbers -> list (None stays None)."""
+    """Comma-separated finite numbers -> list (None stays None)."""
     if text is None:
         return None
     out = []
@@ -44,7 +48,41 @@ def _floats(text, key: str) -> list[float] | None:
             out.append(float(item))
         except ValueError:
             raise ConfigError(f"theory.{key}", f"not a number: {item.strip()!r}") from None
+        if not math.isfinite(out[-1]):
+            raise ConfigError(f"theory.{key}", f"must be a finite number (got {item.strip()})")
     return out
+
+
+_NUMBER = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _join_negative(argv: list[str]) -> list[str]:
+    """``--lam -1e-3`` -> ``--lam=-1e-3``: argparse would read a value starting with "-" as an option."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--") and "=" not in a and i + 1 < len(argv) and _NUMBER.match(argv[i + 1]):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
+def _check_lam_finite(text: str | None, task) -> None:
+    """lambda = inf is the zero predictor: say so (with its E_g, the target power) instead of printing nulls."""
+    if text is None:
+        return
+    for item in str(text).split(","):
+        try:
+            v = float(item)
+        except ValueError:
+            return  # _floats names the bad item
+        if math.isinf(v) and v > 0:
+            power = float((task.eta * task.wbar ** 2).sum())
+            raise ConfigError("theory.lambda", f"must be finite; as lambda -> inf the predictor -> 0 and E_g -> "
+                                               f"the target power sum_k eta_k wbar_k^2 = {power:.6g}")
 
 
 _LISTS = {"sigma": "sigma", "P": "P", "lam": "lambda", "N": "N", "lr": "lr", "t": "t"}
@@ -177,7 +215,9 @@ def _table(result: dict) -> str:
 def main(argv: list[str]) -> int:
     """Entry point of ``toylab theory`` (argv without the subcommand word). Returns the exit status."""
     try:
-        args = _parser().parse_args(list(argv))
+        args = _parser().parse_args(_join_negative(list(argv)))
+        if getattr(args, "lam", None) is not None:
+            _check_lam_finite(args.lam, _task(args))
         for name, key in _LISTS.items():
             if hasattr(args, name):
                 setattr(args, name, _floats(getattr(args, name), key))

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..optim.base import EnsembleOptimizer
-from ..optim.guard import member_finite
+from ..optim.guard import load_diverged, mark_diverged, member_finite
 
 
 class EnsembleEngine(ABC):
@@ -87,9 +87,7 @@ class EnsembleEngine(ABC):
         (backward or (lambda t: t.backward()))(loss.sum())  # a sum, not a mean: members never share a scale
         with torch.no_grad():
             ok = member_finite([loss] + [p.grad for p in self.params] + self.params)  # [E]
-            newly = self.diverged.logical_not() & ok.logical_not()
-            self.diverged_step.copy_(torch.where(newly, step, self.diverged_step))
-            self.diverged |= ~ok
+            mark_diverged(self.diverged, self.diverged_step, ok, step)
             active = ~self.diverged
             self.filter_gradients(active)
             self.optimizer.set_active(active)
@@ -108,6 +106,4 @@ class EnsembleEngine(ABC):
         if not torch.equal(state["batch_seeds"].cpu(), self.batch_seeds.cpu()):
             raise ValueError("the checkpoint's minibatch seeds differ from this run's members")
         self.load_extra_state(state)
-        self.diverged.copy_(state["diverged"])
-        if "diverged_step" in state:  # checkpoints written before the column existed lack it
-            self.diverged_step.copy_(state["diverged_step"])
+        load_diverged(self, state)  # checkpoints written before diverged_step existed load it as -1

@@ -71,13 +71,19 @@ class ClassificationEngine(EnsembleEngine):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, torch.Tensor]:
-        """train_loss, test_loss, train_acc, test_acc [E] float64, each over the member's own rows."""
+        """train_loss, test_loss, train_acc, test_acc [E] float64, each over the member's own rows. A member with no
+        rows of a split (train_fraction 1: no test rows) gets NaN for it, not the 0 of an empty mean: NaN crosses no
+        threshold and members.csv leaves it empty."""
         ev = self.evaluate_rows()
-        f64 = torch.float64
-        return {"train_loss": member_mean(ev["row_loss"], ev["train_mask"]).to(f64),
-                "test_loss": member_mean(ev["row_loss"], ev["test_mask"]).to(f64),
-                "train_acc": member_accuracy(ev["pred"], ev["labels"], ev["train_mask"]),
-                "test_acc": member_accuracy(ev["pred"], ev["labels"], ev["test_mask"])}
+        out = {}
+        for split in ("train", "test"):
+            mask = ev[f"{split}_mask"]
+            has = mask.any(dim=1)  # [E]
+            loss = member_mean(ev["row_loss"], mask).to(torch.float64)
+            acc = member_accuracy(ev["pred"], ev["labels"], mask)
+            out[f"{split}_loss"] = torch.where(has, loss, torch.nan)
+            out[f"{split}_acc"] = torch.where(has, acc, torch.nan)
+        return {m: out[m] for m in self.metric_names}
 
     def extra_state(self) -> dict:
         return {"filters": [f.state_dict() for f in self.filters],

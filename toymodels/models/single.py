@@ -6,11 +6,16 @@ nn.Linear layers), so that they check the ensemble models' shortcuts rather than
 """
 from __future__ import annotations
 
+import json
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..activations import activation
+from ..errors import LoadError
+from ..safe_load import load as safe_load
+from ..safe_load import load_safetensors, require, tensor_dict
 
 
 class _Params(nn.Module):
@@ -97,10 +102,27 @@ def build(kind: str, cfg: dict) -> nn.Module:
     return {"transformer": Transformer, "mlp": MLP, "liu_toy": LiuToy}[kind](**cfg)
 
 
+EXPORT = "a toylab export (a dict with kind, config, state_dict)"
+
+
 def load(path) -> nn.Module:
-    """Load a model written by ``toylab export``."""
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    net = build(blob["kind"], blob["config"])
-    net = net.to(next(iter(blob["state_dict"].values())).dtype)
-    net.load_state_dict(blob["state_dict"])
+    """Load a model written by ``toylab export``: a torch file (read with ``weights_only``: no code in it runs) or
+    a .safetensors file (kind, config, ... in its metadata). Any bad file -> ``toymodels.errors.LoadError``."""
+    if str(path).endswith(".safetensors"):
+        tensors, meta = load_safetensors(path, EXPORT)
+        try:
+            blob = {"kind": meta["kind"], "config": json.loads(meta["config"]), "state_dict": tensors}
+        except (KeyError, ValueError) as err:
+            raise LoadError(path, EXPORT, f"its metadata lacks a readable {err}") from None
+    else:
+        blob = require(safe_load(path, EXPORT), path, EXPORT, ("kind", "config", "state_dict"))
+    state = tensor_dict(blob["state_dict"], path, EXPORT)
+    if blob["kind"] not in ("transformer", "mlp", "liu_toy") or not isinstance(blob["config"], dict) or not state:
+        raise LoadError(path, EXPORT, f"unknown kind {blob['kind']!r} or empty config / state dict")
+    try:
+        net = build(blob["kind"], blob["config"])
+        net = net.to(next(iter(state.values())).dtype)
+        net.load_state_dict(state)
+    except (TypeError, ValueError, KeyError, RuntimeError) as err:
+        raise LoadError(path, EXPORT, " ".join(str(err).split())[:200]) from None
     return net

@@ -11,3 +11,19 @@ def member_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
         f = torch.isfinite(t).flatten(1).all(dim=1) if t.dim() > 1 else torch.isfinite(t)
         ok = f if ok is None else ok & f
     return ok
+
+
+def mark_diverged(diverged: torch.Tensor, diverged_step: torch.Tensor, ok: torch.Tensor, step: int):
+    """In place: members not ``ok`` [E] become ``diverged`` [E] bool, and ``diverged_step`` [E] int64 (-1: never)
+    records the first training step (0-based, so also the number of updates the member completed) at which each
+    was frozen. ``torch.where`` on the device: no host sync."""
+    diverged_step.copy_(torch.where(~ok & ~diverged, step, diverged_step))
+    diverged |= ~ok
+
+
+def load_diverged(engine, state: dict):
+    """Restore ``diverged`` and ``diverged_step`` from an engine state dict; checkpoints written before the step
+    was recorded lack it: their diverged members get -1 (unknown)."""
+    engine.diverged.copy_(state["diverged"])
+    engine.diverged_step.copy_(state["diverged_step"] if "diverged_step" in state else
+                               torch.full_like(engine.diverged_step, -1))

@@ -21,7 +21,11 @@ Gaussian-equivalent random features), loss (1/P) sum (f - y)^2 (its gradient car
                oint k/z^2 taken at infinity, k ~ -z; the k(0) term integrates to 0),
     E_g(t) = bias + noise + sigma_F^2,  sigma_eff^2 = sigma^2 + sigma_F^2.
   Quadrature: write r_t = exp(t w) with w = -2 lr z (flow) or w = log(1 - 2 lr z) (GD, needs 2 lr s_+ < 1 for the
-  right spectral edge s_+); the contour is Weideman & Trefethen's parabola w(u) = mu (1 + i u)^2 (2007, "Parabolic and
+  right spectral edge s_+: plain GD is stable up to 2 lr s_+ < 2, but for 2 lr s_+ >= 1 the branch point of
+  log(1 - 2 lr z) at z = 1/(2 lr) lies inside the spectrum, so no contour encloses the spectrum while keeping w
+  analytic. The polynomial (1 - 2 lr z)^t itself is entire, but on a closed contour around the spectrum
+  |1 - 2 lr z| exceeds 1 (it is 1 + 2 lr |z| on the left), so the integral becomes a difference of terms growing
+  like |1 - 2 lr z|^t; that quadrature is not implemented, and 1 <= 2 lr s_+ < 2 is refused with this reason); the contour is Weideman & Trefethen's parabola w(u) = mu (1 + i u)^2 (2007, "Parabolic and
   hyperbolic contours for computing the Bromwich integral"), on which the spectrum sits at Im u = 1, with the
   trapezoid rule in u (exponentially convergent); mu = mu_t/t, capped for GD so that the parabola does not enclose
   the 2 pi i translates of the spectrum. k1(z) is followed along the contour by Newton continuation from the real
@@ -54,6 +58,9 @@ F64, C128 = torch.float64, torch.complex128
 
 def _times(t, flow: bool) -> torch.Tensor:
     t = nonnegative(t, "theory.t").reshape(-1)  # [T]
+    if not bool(torch.isfinite(t).all()):
+        raise ConfigError("theory.t", "must be a finite time (t -> infinity is the ridgeless solution: "
+                                      "toylab theory ridge / rf with --lam 0)")
     if not flow and bool((t != t.round()).any()):
         raise ConfigError("theory.t", "discrete-time GD needs integer step counts (use flow=True for real times)")
     return t
@@ -120,8 +127,10 @@ def _mu(model: OneLevel, t: torch.Tensor, lr: torch.Tensor, flow: bool, mu_t: fl
     s_plus = model.right_edge()  # [...]
     if bool((2 * lr * s_plus >= 1).any()):
         bad = (2 * lr * s_plus)[2 * lr * s_plus >= 1].flatten()[0].item()
-        raise ConfigError("theory.lr", f"discrete-time theory needs 2 lr s_+ < 1 (right spectral edge s_+); "
-                                       f"got 2 lr s_+ = {bad:.3g}: lower lr or use flow=True")
+        raise ConfigError("theory.lr", f"the discrete-time theory covers 2 lr s_+ < 1 (s_+: right edge of the "
+                                       f"empirical spectrum), got {bad:.3g}; GD itself is stable up to 2, but "
+                                       f"past 1 the contour quadrature has no valid contour (gd_curves docstring): "
+                                       f"lower lr or use flow=True")
     w_min = torch.log1p(-2 * lr * s_plus)  # [...] < 0
     enclose = 0.5 * (w_min + torch.sqrt(w_min ** 2 + 4 * math.pi ** 2))  # parabola left of w_min at Im w = 2 pi
     return torch.minimum(mu, torch.clamp(0.8 * enclose, max=math.pi / 4)[..., None])

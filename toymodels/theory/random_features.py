@@ -172,7 +172,10 @@ def rf_theory(eta, wbar, N, P, lam, sigma=0.0, mu1=1.0, mustar=0.0) -> RFTheory:
     g1 = (N - A * (2 - A) * (N - D1) - A ** 2 * l * (D1 - D2)) / P
     T, Tp = T_fn(eta, wbar, k2), Tp_fn(eta, wbar, k2)
     E_inf = k2 * T * (1 - A * l) + A * l * k2 ** 2 * Tp
-    one_minus = torch.clamp(1.0 - g1, min=0.0)  # 0 only at the ridgeless peak min(N, P) = df
+    # 0 only at the ridgeless peak (lambda = 0, g1 = 1, e.g. N = P <= M), where rounding leaves 1 - g1 ~ 1e-16 and
+    # would print a finite 1e13 for what diverges: snapped to 0 there, so E_g = inf as ridge reports at P = M
+    one_minus = torch.clamp(1.0 - g1, min=0.0)
+    one_minus = torch.where((as64(lam) == 0) & (one_minus < 1e-9), torch.zeros_like(one_minus), one_minus)
     var_X = _ratio(E_inf * g1, one_minus)
     var_eps = _ratio(sigma ** 2 * g1, one_minus)
     E_g = E_inf + var_X + var_eps

@@ -1,18 +1,23 @@
 """Periodic checkpoints written atomically (temp file, then rename), so a kill -9 mid-write never leaves a
 truncated ``last.ckpt``. Lightning's ModelCheckpoint writes in place and ranks checkpoints by a monitored
-metric; a run here needs only "the latest complete state", hence this small callback."""
+metric; a run here needs only "the latest complete state", hence this small callback.
+
+Resuming reads the checkpoint through ``SafeCheckpointIO`` (``weights_only=True``): a crafted ``last.ckpt``
+cannot run code, and a bad one is one ``LoadError`` line instead of a traceback."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning as L
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from ..atomic import atomic_path
+from ..rundir import load_checkpoint
 
 
 def save_atomic(trainer: L.Trainer, path: Path):
-    tmp = path.with_suffix(".tmp")
-    trainer.save_checkpoint(str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        trainer.save_checkpoint(str(tmp))
 
 
 class AtomicCheckpoint(L.Callback):
@@ -25,3 +30,11 @@ class AtomicCheckpoint(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         save_atomic(trainer, self.path)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO with loading through ``toymodels.safe_load`` (never unpickles code)."""
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None) -> dict:
+        """Tensors stay on the device they were saved from, as with Lightning's default IO."""
+        return load_checkpoint(path, map_location)

@@ -7,6 +7,8 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ..atomic import atomic_path
+
 
 class Snapshots(L.Callback):
     def __init__(self, directory: Path, members: list[int], steps: list[int]):
@@ -16,7 +18,8 @@ class Snapshots(L.Callback):
         self.dir.mkdir(parents=True, exist_ok=True)
         model = pl_module.engine.model
         state = {e: {k: v.cpu() for k, v in model.member_state(e).items()} for e in self.members}
-        torch.save(state, self.dir / f"step_{step:08d}.pt")
+        with atomic_path(self.dir / f"step_{step:08d}.pt") as tmp:
+            torch.save(state, tmp)
 
     def on_train_start(self, trainer, pl_module):
         if self.members and trainer.global_step == 0 and 0 in self.steps:

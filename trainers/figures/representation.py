@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from . import save_figure  # noqa: E402
+from ..rundir import load_snapshot  # noqa: E402
 
 PANELS = [  # (title, measures, log y)
     ("representation (Liu)", ["rqi", "predicted_test_acc"], False),
@@ -83,7 +84,7 @@ def draw_embedding_pca(run_dir: Path, member: int, out_dir: Path, max_images: in
     pick = [snaps[i] for i in np.unique(np.linspace(0, len(snaps) - 1, max_images).round().astype(int))]
     paths = []
     for path in pick:
-        state = torch.load(path, weights_only=False)
+        state = load_snapshot(path)
         if member not in state:
             raise ValueError(f"member {member} was not snapshotted (snapshot_members: {sorted(state)})")
         emb = embedding_of(state[member]).double()

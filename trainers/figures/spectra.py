@@ -18,6 +18,7 @@ from . import save_figure  # noqa: E402
 from toymodels.metrics.spectra import detx_metrics, esd_stack, fit_mp, fit_power_law  # noqa: E402
 
 from .representation import load_histories  # noqa: E402
+from ..rundir import load_snapshot  # noqa: E402
 
 
 def spectra_layers(h: dict) -> list[str]:
@@ -109,7 +110,7 @@ def draw_member_esds(run_dir: Path, member: int, step: int | None = None) -> lis
     if not snaps:
         raise ValueError(f"{run_dir} has no snapshots (set train.snapshot_members)")
     path = snaps[-1] if step is None else Path(run_dir) / "snapshots" / f"step_{step:08d}.pt"
-    state = torch.load(path, weights_only=False)
+    state = load_snapshot(path)
     if member not in state:
         raise ValueError(f"member {member} was not snapshotted (snapshot_members: {sorted(state)})")
     s = int(path.stem.split("_")[1])

@@ -13,6 +13,7 @@ from toymodels.errors import ConfigError
 from ..config import RunConfig
 from ..device import members_per_fit
 from ..families import family_of
+from ..families.classification import build_table
 from ..members import MemberTable, coerce, is_per_member, with_settings
 from ..validate import validate
 from .grid import expand_grid
@@ -53,10 +54,29 @@ def chunk_config(cfg: RunConfig, chunk: Chunk) -> RunConfig:
     return c
 
 
+def _check_test_rows(cfg: RunConfig, table: MemberTable):
+    """The grokking phases need test accuracy: a member with train_fraction 1 has no test rows."""
+    if cfg.sweep.phase.rule != "grokking" or family_of(cfg).regression:
+        return
+    pool = None
+    for f, s in zip(table.column("task.train_fraction"), table.column("task.train_size")):
+        if s is None and f == 1:
+            raise ConfigError("task.train_fraction", "1 leaves no test rows, so the grokking phases (which need "
+                                                     "test accuracy) are undefined; use a value in (0, 1)")
+        if s is not None:
+            pool = pool if pool is not None else build_table(cfg).pool.numel()
+            if s >= pool:
+                raise ConfigError("task.train_size", f"{s} of {pool} rows leaves no test rows, so the grokking "
+                                                     f"phases (which need test accuracy) are undefined")
+
+
 def make_plan(cfg: RunConfig) -> Plan:
     if not cfg.sweep.grid:
         raise ConfigError("sweep.grid", "is empty: give at least one key with values")
     keys, points = expand_grid(cfg.sweep.grid)
+    for key, given in (("sweep.seeds", cfg.sweep.seeds), ("seeds", cfg.seeds)):
+        if given is not None and len(given) == 0:
+            raise ConfigError(key, "must list at least one seed (omit it for the default)")
     seeds = [None] if "seed" in keys else (cfg.sweep.seeds or cfg.seeds or [cfg.seed])  # a grid over seed wins
     entries = cfg.members or [{}]
     members = []
@@ -79,6 +99,7 @@ def make_plan(cfg: RunConfig) -> Plan:
         table = MemberTable(base, overrides)
         validate(base, MemberTable(base, overrides[:1]), check_memory=False)
         validate(base, table, check_memory=False)
+        _check_test_rows(base, table)
         size = members_per_fit(family_of(base).estimate_bytes, base, table)
         n_chunks = math.ceil(len(idx) / size)
         per = math.ceil(len(idx) / n_chunks)
