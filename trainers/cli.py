@@ -176,11 +176,8 @@ def _resumed(argv: list[str], marker: str, allowed: tuple[str, ...]):
 
 
 def cmd_fit(argv: list[str]) -> int:
-    from .callbacks.interrupt import exit_status
-    from .fitting import run_fit
+    from .checks import check_settings
     from .members import expand
-    from .rundir import new_run_dir, write_config
-    from .validate import validate
 
     if "--resume" in argv:
         run_dir, cfg = _resumed(argv, "config.yaml", RESUME_OVERRIDES)
@@ -192,6 +189,12 @@ def cmd_fit(argv: list[str]) -> int:
         cfg = parse_run_config(argv)
         resume = False
     members = expand(cfg)
+    check_settings(cfg, members)  # usage errors come back before torch and Lightning are imported
+    from .callbacks.interrupt import exit_status
+    from .fitting import run_fit
+    from .rundir import new_run_dir, write_config
+    from .validate import validate
+
     validate(cfg, members)
     if not resume:
         run_dir = new_run_dir(cfg.out_dir, cfg.name)
