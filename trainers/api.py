@@ -13,6 +13,7 @@ Bad input raises ``toymodels.errors.ConfigError`` (the CLI's one-line messages, 
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +38,17 @@ from .validate import validate
 
 def _config(config: str | Path | dict, overrides: dict[str, Any] | None) -> RunConfig:
     """A validated-type RunConfig from a YAML path or a dict and dotted overrides, parsed as the CLI parses."""
-    if isinstance(config, dict):
-        text = yaml.safe_dump(config, sort_keys=False)
-    else:
+    overrides = [f"--{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+                 for key, value in (overrides or {}).items()]
+    if not isinstance(config, dict):
         path = Path(config)
         if not path.is_file():
             raise ConfigError("config", f"{path} does not exist")
-        text = str(path)
-    argv = ["--config", text]
-    for key, value in (overrides or {}).items():
-        argv.append(f"--{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}")
-    return parse_run_config(argv)
+        return parse_run_config(["--config", str(path), *overrides])
+    with tempfile.TemporaryDirectory() as tmp:  # the CLI's parser reads config files
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return parse_run_config(["--config", str(path), *overrides])
 
 
 def fit(config: str | Path | dict, overrides: dict[str, Any] | None = None) -> "Run":
