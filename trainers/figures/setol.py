@@ -1,0 +1,126 @@
+"""SETOL's MLP experiment (Martin & Hinrichs 2025) from a sweep run directory: per layer and member the final
+HTSR alpha, alpha-hat (alpha_weighted = alpha log10 lambda_max), detX_delta (xmin - detX cutoff: the ERG condition
+holds at 0) and the test accuracy; rank correlations between them; and the figure (per layer: test accuracy
+against alpha, detX_delta against alpha, coloured by the learning rate, one marker per batch size).
+
+The sweep must have run with ``probes.spectra: true``: the last spectra probe of every chunk is at its final step.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.colors  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from . import save_figure  # noqa: E402
+from ..sweep.results import read_sweep_members  # noqa: E402
+
+LAYER_METRICS = {"alpha": "alpha", "alpha_hat": "alpha_weighted", "detX_delta": "detX_delta",
+                 "num_pl_spikes": "num_pl_spikes", "sigma": "sigma"}
+KNOBS = ("train.batch_size", "optimizer.lr")
+
+
+def layer_table(sweep_dir: Path) -> list[dict]:
+    """One row per (member, layer): the member's grid point, seed, final train / test accuracy and the layer's
+    final spectral metrics (LAYER_METRICS), in member order then layer order."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for m in read_sweep_members(sweep_dir):
+        h = sweep_dir / "chunks" / f"chunk_{int(m['chunk']):03d}" / "histories"
+        if not (h / "spectra_steps.npy").exists():
+            raise ValueError(f"{h.parent} has no spectra histories (run the sweep with probes.spectra: true)")
+        layers = sorted({g.group(1) for p in h.glob("spectra_*__alpha.npy")
+                         if (g := re.match(r"spectra_(.+)__alpha$", p.stem))})
+        j = int(m["chunk_member"])
+        for layer in layers:
+            row = {"member": int(m["member"]), "seed": int(m["seed"]),
+                   **{k: float(m[k]) for k in KNOBS if k in m and m[k] not in (None, "")},
+                   "train_acc": float(m["final_train_acc"]), "test_acc": float(m["final_test_acc"]), "layer": layer,
+                   "step": int(np.load(h / "spectra_steps.npy")[-1])}
+            for name, metric in LAYER_METRICS.items():
+                row[name] = float(np.load(h / f"spectra_{layer}__{metric}.npy")[j, -1])
+            rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict], out: Path) -> Path:
+    out = Path(out)
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
+def _rho(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return float("nan"), float("nan")
+    r = spearmanr(x[ok], y[ok])
+    return float(r.statistic), float(r.pvalue)
+
+
+def layer_summary(rows: list[dict]) -> list[dict]:
+    """Per layer: Spearman rho (and p) of test accuracy against alpha, alpha-hat and |alpha - 2|, and of detX_delta
+    against alpha; the alpha of the best-accuracy member; the test accuracy and accuracy rank (1 = best) of the
+    member whose alpha is closest to 2; the alpha of the member with the smallest |detX_delta|; and the members'
+    alpha range."""
+    out = []
+    for layer in sorted({r["layer"] for r in rows}):
+        rs = [r for r in rows if r["layer"] == layer]
+        a, ah, acc, dx = (np.array([r[k] for r in rs]) for k in ("alpha", "alpha_hat", "test_acc", "detX_delta"))
+        fin = np.isfinite(a)
+        best = int(np.nanargmax(acc))
+        near2 = int(np.nanargmin(np.where(fin, np.abs(a - 2), np.nan)))
+        zero = int(np.nanargmin(np.where(np.isfinite(dx), np.abs(dx), np.nan)))
+        rank = 1 + int((acc > acc[near2]).sum())  # NaN (diverged) never counts as better
+        s = {"layer": layer, "members": len(rs), "alpha_min": float(np.nanmin(a)), "alpha_median": float(np.nanmedian(a)),
+             "alpha_max": float(np.nanmax(a)), "best_test_acc": float(acc[best]), "alpha_of_best": float(a[best]),
+             "alpha_closest_to_2": float(a[near2]), "test_acc_at_alpha_closest_to_2": float(acc[near2]),
+             "rank_of_alpha_closest_to_2": rank, "alpha_at_min_abs_detX_delta": float(a[zero]),
+             "min_abs_detX_delta": float(abs(dx[zero]))}
+        for name, x in (("alpha", a), ("alpha_hat", ah), ("abs_alpha_minus_2", np.abs(a - 2))):
+            s[f"rho_test_acc_{name}"], s[f"p_test_acc_{name}"] = _rho(x, acc)
+        s["rho_detX_delta_alpha"], s["p_detX_delta_alpha"] = _rho(a, dx)
+        out.append(s)
+    return out
+
+
+def draw_setol(rows: list[dict], out: Path) -> Path:
+    layers = sorted({r["layer"] for r in rows})
+    lrs = np.array([r.get("optimizer.lr", np.nan) for r in rows])
+    batches = sorted({r.get("train.batch_size") for r in rows}, key=lambda b: (b is None, b))
+    norm = matplotlib.colors.LogNorm(np.nanmin(lrs), np.nanmax(lrs)) if np.isfinite(lrs).any() and \
+        np.nanmin(lrs) > 0 and np.nanmin(lrs) < np.nanmax(lrs) else None
+    markers = "os^Dvp*hX"
+    fig, axes = plt.subplots(2, len(layers), figsize=(3.6 * len(layers), 6.4), squeeze=False)
+    for k, layer in enumerate(layers):
+        for b_i, b in enumerate(batches):
+            rs = [r for r in rows if r["layer"] == layer and r.get("train.batch_size") == b]
+            a = np.array([r["alpha"] for r in rs])
+            c = np.array([r.get("optimizer.lr", np.nan) for r in rs])
+            kw = dict(c=c, cmap="viridis", norm=norm, marker=markers[b_i % len(markers)], s=22, edgecolors="k",
+                      linewidths=0.3, label=f"batch {b}")
+            sc = axes[0, k].scatter(a, [r["test_acc"] for r in rs], **kw)
+            axes[1, k].scatter(a, [r["detX_delta"] for r in rs], **kw)
+        for ax in axes[:, k]:
+            ax.axvline(2, color="k", lw=0.6, ls=":")
+            ax.set_xlabel("alpha")
+        axes[0, k].set_title(layer, fontsize=9)
+        axes[1, k].axhline(0, color="k", lw=0.6, ls=":")
+        axes[1, k].set_yscale("symlog", linthresh=1e-2)
+    axes[0, 0].set_ylabel("test accuracy")
+    axes[1, 0].set_ylabel("detX_delta = xmin - detX cutoff")
+    axes[0, 0].legend(fontsize=7)
+    if norm is not None:
+        fig.colorbar(sc, ax=axes.ravel().tolist(), label="learning rate", shrink=0.8)
+    fig.suptitle("SETOL's MLP experiment: final alpha, detX_delta and test accuracy per layer and member",
+                 fontsize=9)
+    return save_figure(fig, out, 130)
