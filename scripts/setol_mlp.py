@@ -3,7 +3,10 @@
 size, sigma) and RUN_DIR/setol_summary.csv (per layer: rank correlations, where alpha = 2 sits against the best
 member), prints the summary and draws the figure.
 
-    python scripts/setol_mlp.py RUN_DIR [--out docs/figures/setol_mlp.png]
+    python scripts/setol_mlp.py RUN_DIR [--out docs/figures/setol_mlp.png] [--min-train-acc 0.99]
+
+Members whose final train accuracy is below --min-train-acc (not fitted) are left out of the statistics and drawn
+hollow.
 """
 import argparse
 import sys
@@ -16,6 +19,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, help="figure path (default RUN_DIR/figures/setol_mlp.png)")
+    p.add_argument("--min-train-acc", type=float, default=0.99)
     args = p.parse_args(argv)
     try:
         rows = layer_table(args.run_dir)
@@ -23,11 +27,11 @@ def main(argv=None) -> int:
         print(f"setol_mlp: error: {err}", file=sys.stderr)
         return 2
     print(write_table(rows, args.run_dir / "setol_layers.csv"))
-    summary = layer_summary(rows)
+    summary = layer_summary(rows, args.min_train_acc)
     print(write_table(summary, args.run_dir / "setol_summary.csv"))
     for s in summary:
         print(", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.items()))
-    print(draw_setol(rows, args.out or args.run_dir / "figures" / "setol_mlp.png"))
+    print(draw_setol(rows, args.out or args.run_dir / "figures" / "setol_mlp.png", args.min_train_acc))
     return 0
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from scipy.stats import spearmanr
 
 from toymodels.metrics.spectra import analyze
 from trainers.cli import main
@@ -53,24 +54,35 @@ def test_layer_table_matches_the_final_weights(sweep_dir):
 def test_script_writes_table_summary_and_figure(sweep_dir, capsys):
     from scripts.setol_mlp import main as script
 
+    # 15 steps fit nothing: with the default threshold every member is left out of the statistics
     assert script([str(sweep_dir)]) == 0
+    summary = list(csv.DictReader(open(sweep_dir / "setol_summary.csv")))
+    assert [(s["layer"], s["members"], s["excluded"]) for s in summary] == [
+        ("weights.0", "0", "4"), ("weights.1", "0", "4"), ("weights.2", "0", "4")]
+    assert script([str(sweep_dir), "--min-train-acc", "0"]) == 0
     out = capsys.readouterr().out
     assert (sweep_dir / "setol_layers.csv").exists() and (sweep_dir / "figures" / "setol_mlp.png").stat().st_size
     summary = list(csv.DictReader(open(sweep_dir / "setol_summary.csv")))
-    assert [s["layer"] for s in summary] == ["weights.0", "weights.1", "weights.2"]
-    assert "rho_test_acc_alpha" in out
+    assert [(s["layer"], s["members"]) for s in summary] == [("weights.0", "4"), ("weights.1", "4"), ("weights.2", "4")]
+    assert "rho_test_acc_alpha=" in out
 
 
 def test_summary_statistics_on_known_rows(tmp_path):
     alpha = np.array([1.2, 1.6, 2.05, 2.6, 3.5, 5.0])
     acc = 0.9 - 0.1 * np.abs(alpha - 2)  # best at alpha closest to 2
     dx = alpha - 2.1  # detX_delta rising with alpha, zero near 2.1
-    rows = [{"layer": "L", "alpha": a, "alpha_hat": 2 * a, "test_acc": c, "detX_delta": d, "optimizer.lr": lr,
-             "train.batch_size": b} for a, c, d, lr, b in zip(alpha, acc, dx, [0.01, 0.02, 0.04] * 2, [8] * 3 + [32] * 3)]
+    lr, batch = np.array([0.01, 0.02, 0.04] * 2), np.array([8] * 3 + [32] * 3)
+    rows = [{"layer": "L", "alpha": a, "alpha_hat": 2 * a, "test_acc": c, "detX_delta": d, "optimizer.lr": l,
+             "train.batch_size": b, "train_acc": 1.0} for a, c, d, l, b in zip(alpha, acc, dx, lr, batch)]
+    # a member that did not fit its training set: left out of the statistics, however good its other numbers
+    rows.append({**rows[2], "alpha": 2.0, "test_acc": 0.99, "detX_delta": 0.0, "train_acc": 0.5})
     s = layer_summary(rows)[0]
+    assert s["members"] == 6 and s["excluded"] == 1 and s["best_test_acc"] == pytest.approx(acc.max())
     assert s["alpha_of_best"] == 2.05 and s["alpha_closest_to_2"] == 2.05 and s["rank_of_alpha_closest_to_2"] == 1
     assert s["rho_test_acc_abs_alpha_minus_2"] == pytest.approx(-1.0)
     assert s["rho_detX_delta_alpha"] == pytest.approx(1.0)
     assert s["alpha_at_min_abs_detX_delta"] == 2.05
     assert -1 < s["rho_test_acc_alpha"] < 0  # non-monotone in alpha itself
+    want = spearmanr(lr / batch, alpha).statistic
+    assert s["rho_alpha_lr_over_batch"] == pytest.approx(want) and abs(want) < 1
     assert draw_setol(rows, tmp_path / "f.png").stat().st_size > 0

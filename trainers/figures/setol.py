@@ -53,7 +53,7 @@ def layer_table(sweep_dir: Path) -> list[dict]:
 def write_table(rows: list[dict], out: Path) -> Path:
     out = Path(out)
     with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
         w.writeheader()
         w.writerows(rows)
     return out
@@ -67,21 +67,27 @@ def _rho(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(r.statistic), float(r.pvalue)
 
 
-def layer_summary(rows: list[dict]) -> list[dict]:
-    """Per layer: Spearman rho (and p) of test accuracy against alpha, alpha-hat and |alpha - 2|, and of detX_delta
-    against alpha; the alpha of the best-accuracy member; the test accuracy and accuracy rank (1 = best) of the
-    member whose alpha is closest to 2; the alpha of the member with the smallest |detX_delta|; and the members'
-    alpha range."""
+def layer_summary(rows: list[dict], min_train_acc: float = 0.99) -> list[dict]:
+    """Per layer, over the members that fitted their training set (final train accuracy >= ``min_train_acc``;
+    the others are counted in ``excluded``): Spearman rho (and p) of test accuracy against alpha, alpha-hat and
+    |alpha - 2|, of detX_delta against alpha, and of alpha against the knob lr / batch size (SGD's noise scale);
+    the alpha of the best-accuracy member; the test accuracy and accuracy rank (1 = best) of the member whose alpha
+    is closest to 2; the alpha of the member with the smallest |detX_delta|; and the members' alpha range."""
     out = []
     for layer in sorted({r["layer"] for r in rows}):
-        rs = [r for r in rows if r["layer"] == layer]
+        every = [r for r in rows if r["layer"] == layer]
+        rs = [r for r in every if r["train_acc"] >= min_train_acc - 1e-6]
+        if not rs:
+            out.append({"layer": layer, "members": 0, "excluded": len(every)})
+            continue
         a, ah, acc, dx = (np.array([r[k] for r in rs]) for k in ("alpha", "alpha_hat", "test_acc", "detX_delta"))
+        noise = np.array([r.get("optimizer.lr", np.nan) / r.get("train.batch_size", np.nan) for r in rs])
         fin = np.isfinite(a)
         best = int(np.nanargmax(acc))
         near2 = int(np.nanargmin(np.where(fin, np.abs(a - 2), np.nan)))
         zero = int(np.nanargmin(np.where(np.isfinite(dx), np.abs(dx), np.nan)))
         rank = 1 + int((acc > acc[near2]).sum())  # NaN (diverged) never counts as better
-        s = {"layer": layer, "members": len(rs), "alpha_min": float(np.nanmin(a)), "alpha_median": float(np.nanmedian(a)),
+        s = {"layer": layer, "members": len(rs), "excluded": len(every) - len(rs), "alpha_min": float(np.nanmin(a)), "alpha_median": float(np.nanmedian(a)),
              "alpha_max": float(np.nanmax(a)), "best_test_acc": float(acc[best]), "alpha_of_best": float(a[best]),
              "alpha_closest_to_2": float(a[near2]), "test_acc_at_alpha_closest_to_2": float(acc[near2]),
              "rank_of_alpha_closest_to_2": rank, "alpha_at_min_abs_detX_delta": float(a[zero]),
@@ -89,11 +95,18 @@ def layer_summary(rows: list[dict]) -> list[dict]:
         for name, x in (("alpha", a), ("alpha_hat", ah), ("abs_alpha_minus_2", np.abs(a - 2))):
             s[f"rho_test_acc_{name}"], s[f"p_test_acc_{name}"] = _rho(x, acc)
         s["rho_detX_delta_alpha"], s["p_detX_delta_alpha"] = _rho(a, dx)
+        s["rho_alpha_lr_over_batch"], s["p_alpha_lr_over_batch"] = _rho(noise, a)
         out.append(s)
     return out
 
 
-def draw_setol(rows: list[dict], out: Path) -> Path:
+def _label(b) -> str:
+    return f"batch {int(b)}" if isinstance(b, float) and b.is_integer() else f"batch {b}"
+
+
+def draw_setol(rows: list[dict], out: Path, min_train_acc: float = 0.99) -> Path:
+    """Filled markers: members with final train accuracy >= ``min_train_acc``; hollow grey: the others (the test
+    accuracy axis is scaled to the filled ones, so those below it are only in the detX_delta row)."""
     layers = sorted({r["layer"] for r in rows})
     lrs = np.array([r.get("optimizer.lr", np.nan) for r in rows])
     batches = sorted({r.get("train.batch_size") for r in rows}, key=lambda b: (b is None, b))
@@ -103,13 +116,23 @@ def draw_setol(rows: list[dict], out: Path) -> Path:
     fig, axes = plt.subplots(2, len(layers), figsize=(3.6 * len(layers), 6.4), squeeze=False)
     for k, layer in enumerate(layers):
         for b_i, b in enumerate(batches):
-            rs = [r for r in rows if r["layer"] == layer and r.get("train.batch_size") == b]
+            mk = markers[b_i % len(markers)]
+            every = [r for r in rows if r["layer"] == layer and r.get("train.batch_size") == b]
+            rs = [r for r in every if r["train_acc"] >= min_train_acc - 1e-6]
+            bad = [r for r in every if r["train_acc"] < min_train_acc - 1e-6]
             a = np.array([r["alpha"] for r in rs])
             c = np.array([r.get("optimizer.lr", np.nan) for r in rs])
-            kw = dict(c=c, cmap="viridis", norm=norm, marker=markers[b_i % len(markers)], s=22, edgecolors="k",
-                      linewidths=0.3, label=f"batch {b}")
+            kw = dict(c=c, cmap="viridis", norm=norm, marker=mk, s=22, edgecolors="k", linewidths=0.3,
+                      label=_label(b))
             sc = axes[0, k].scatter(a, [r["test_acc"] for r in rs], **kw)
             axes[1, k].scatter(a, [r["detX_delta"] for r in rs], **kw)
+            if bad:
+                axes[1, k].scatter([r["alpha"] for r in bad], [r["detX_delta"] for r in bad], marker=mk, s=22,
+                                   facecolors="none", edgecolors="0.5", linewidths=0.6)
+        fitted = [r["test_acc"] for r in rows if r["layer"] == layer and r["train_acc"] >= min_train_acc - 1e-6]
+        if fitted:
+            lo, hi = min(fitted), max(fitted)
+            axes[0, k].set_ylim(lo - 0.1 * (hi - lo) - 1e-3, hi + 0.1 * (hi - lo) + 1e-3)
         for ax in axes[:, k]:
             ax.axvline(2, color="k", lw=0.6, ls=":")
             ax.set_xlabel("alpha")
@@ -121,6 +144,8 @@ def draw_setol(rows: list[dict], out: Path) -> Path:
     axes[0, 0].legend(fontsize=7)
     if norm is not None:
         fig.colorbar(sc, ax=axes.ravel().tolist(), label="learning rate", shrink=0.8)
-    fig.suptitle("SETOL's MLP experiment: final alpha, detX_delta and test accuracy per layer and member",
+    n_bad = sum(r["train_acc"] < min_train_acc - 1e-6 for r in rows if r["layer"] == layers[0])
+    fig.suptitle("SETOL's MLP experiment: final alpha, detX_delta and test accuracy per layer and member"
+                 + (f"\n(hollow grey: {n_bad} members with train accuracy < {min_train_acc})" if n_bad else ""),
                  fontsize=9)
     return save_figure(fig, out, 130)
