@@ -106,26 +106,30 @@ def toylab_sweep(overrides: dict) -> float:
         return time.perf_counter() - t
 
 
-def engine_rate(engine, steps: int, warmup: int = 3) -> float:
-    """Member-steps per second of the engine's training step."""
+def step_rates(engine, states, blocks: int, steps: int = 4, warmup: int = 3) -> tuple[float, float, float]:
+    """(engine member-steps/s, plain steps/s, median ratio) over ``blocks`` interleaved blocks: ``steps`` engine
+    steps (E member-steps each), then ``steps`` steps of each plain run. Interleaving small blocks keeps the ratio
+    steady on a machine whose load changes by the second."""
     for s in range(warmup):
         engine.train_step(s)
-    t = time.perf_counter()
-    for s in range(steps):
-        engine.train_step(warmup + s)
-    return engine.n_members * steps / (time.perf_counter() - t)
-
-
-def plain_rate(states, steps: int, warmup: int = 3) -> float:
-    """Steps per second of the plain script's training step, the runs taking turns."""
-    for st in states:
-        for _ in range(warmup):
+        for st in states:
             plain_step(*st)
-    t = time.perf_counter()
-    for st in states:
+    t_eng, t_plain, ratios, step = 0.0, 0.0, [], warmup
+    for _ in range(blocks):
+        t = time.perf_counter()
         for _ in range(steps):
-            plain_step(*st)
-    return len(states) * steps / (time.perf_counter() - t)
+            engine.train_step(step)
+            step += 1
+        te = time.perf_counter() - t
+        t = time.perf_counter()
+        for st in states:
+            for _ in range(steps):
+                plain_step(*st)
+        tp = time.perf_counter() - t
+        t_eng, t_plain = t_eng + te, t_plain + tp
+        ratios.append((engine.n_members / te) / (len(states) / tp))
+    n = blocks * steps
+    return engine.n_members * n / t_eng, len(states) * n / t_plain, statistics.median(ratios)
 
 
 def sgemm_flops(n: int = 1024, reps: int = 5) -> float:
@@ -146,7 +150,7 @@ def main():
     p.add_argument("--parts", default="end2end,step,flops")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=None, help="training steps end to end (default: the config's)")
-    p.add_argument("--step-steps", type=int, default=40, help="timed steps per repeat of the step part")
+    p.add_argument("--blocks", type=int, default=10, help="interleaved blocks of 4 steps per repeat (step part)")
     p.add_argument("--set", nargs="*", default=[], help="extra toylab overrides KEY=VALUE (e.g. train.compile=true)")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -171,8 +175,10 @@ def main():
             res.setdefault("plain script [s]", []).append(_timed(
                 lambda: plain_script(runs, cfg.train.max_steps, cfg.train.eval_every)))
         if engine is not None:
-            res.setdefault("engine member-steps/s", []).append(engine_rate(engine, args.step_steps))
-            res.setdefault("plain steps/s", []).append(plain_rate(states, args.step_steps // 4 + 1))
+            e_rate, p_rate, ratio = step_rates(engine, states, args.blocks)
+            res.setdefault("engine member-steps/s", []).append(e_rate)
+            res.setdefault("plain steps/s", []).append(p_rate)
+            res.setdefault("step ratio (per block)", []).append(ratio)
         if "flops" in parts:
             res.setdefault("sgemm GFLOP/s", []).append(sgemm_flops() / 1e9)
     med = {k: statistics.median(v) for k, v in res.items()}
@@ -183,7 +189,8 @@ def main():
               f"-> toylab is {med['plain script [s]'] / med['toylab sweep [s]']:.2f}x the plain script")
     if engine is not None:
         print(f"per member-step at E = {engine.n_members}: {med['engine member-steps/s']:.0f} vs "
-              f"{med['plain steps/s']:.0f} -> {med['engine member-steps/s'] / med['plain steps/s']:.2f}x")
+              f"{med['plain steps/s']:.0f} -> {med['engine member-steps/s'] / med['plain steps/s']:.2f}x "
+              f"(median of the per-block ratios: {med['step ratio (per block)']:.2f}x)")
     if "flops" in parts:
         H, C = cfg.model.width, cfg.task.p
         n_train = engine.data.split.n_train.double()  # [E]
