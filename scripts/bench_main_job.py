@@ -106,7 +106,7 @@ def toylab_sweep(overrides: dict) -> float:
         return time.perf_counter() - t
 
 
-def step_rates(engine, states, blocks: int, steps: int = 4, warmup: int = 3) -> tuple[float, float, float]:
+def step_rates(engine, states, blocks: int, steps: int = 10, warmup: int = 3) -> tuple[float, float, float]:
     """(engine member-steps/s, plain steps/s, median ratio) over ``blocks`` interleaved blocks: ``steps`` engine
     steps (E member-steps each), then ``steps`` steps of each plain run. Interleaving small blocks keeps the ratio
     steady on a machine whose load changes by the second."""
@@ -150,7 +150,7 @@ def main():
     p.add_argument("--parts", default="end2end,step,flops")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=None, help="training steps end to end (default: the config's)")
-    p.add_argument("--blocks", type=int, default=10, help="interleaved blocks of 4 steps per repeat (step part)")
+    p.add_argument("--blocks", type=int, default=10, help="interleaved blocks of 10 steps per repeat (step part)")
     p.add_argument("--set", nargs="*", default=[], help="extra toylab overrides KEY=VALUE (e.g. train.compile=true)")
     args = p.parse_args()
     torch.set_num_threads(1)

@@ -67,6 +67,11 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     family = family_of(cfg)
     engine = family.build_engine(cfg, members, device)
     tr = cfg.train
+    if tr.precision == "bf16":
+        engine.autocast_dtype = torch.bfloat16
+    graphs = tr.cuda_graphs and device.type == "cuda"
+    if tr.compile or graphs:
+        engine.compile(mode="reduce-overhead" if graphs else None)
     schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)
     module = EnsembleModule(engine, schedule, tr.thresholds, tr.loss_thresholds, tr.stop_test_loss)
     ckpt = run_dir / "checkpoints" / "last.ckpt"

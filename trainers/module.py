@@ -75,7 +75,8 @@ class EnsembleModule(L.LightningModule):
     # ---- evaluation ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, step: int, log: bool = True) -> dict[str, torch.Tensor]:
-        values = self.engine.evaluate()  # {metric: [E]}
+        with self.engine.autocast():
+            values = self.engine.evaluate()  # {metric: [E]}
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True

@@ -27,11 +27,16 @@ class EnsembleAdamW(EnsembleOptimizer):
                                                  eps=eps, warmup_steps=warmup_steps))
 
 
-    def _update(self, p: torch.Tensor, group: dict):
+    def _init_state(self, p: torch.Tensor):
+        super()._init_state(p)
         state = self.state[p]
         if "exp_avg" not in state:
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+
+    def _update(self, p: torch.Tensor, group: dict):
+        self._init_state(p)
+        state = self.state[p]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         _, t = self._step_counts(p)
         t_f = t.clamp(min=1).to(torch.float64)
