@@ -32,6 +32,7 @@ from torch import nn
 
 from trainers import api
 from trainers.families import family_of
+from trainers.fitting import configure_engine
 from trainers.members import expand
 from trainers.sweeps.plan import chunk_config, make_plan
 
@@ -96,7 +97,8 @@ def sweep_engine(cfg):
     if len(plan.chunks) != 1:
         raise SystemExit(f"expected the main job in one fit, the plan has {len(plan.chunks)}")
     c = chunk_config(cfg, plan.chunks[0])
-    return family_of(c).build_engine(c, expand(c), torch.device("cpu"))
+    device = torch.device("cpu")
+    return configure_engine(family_of(c).build_engine(c, expand(c), device), c, device)
 
 
 def toylab_sweep(overrides: dict) -> float:
