@@ -145,7 +145,8 @@ class EnsembleEngine(ABC):
             return torch.compile(f, fullgraph=True, dynamic=False, **options)
 
         self._step_tensor = torch.zeros((), dtype=torch.int64, device=self.diverged.device)
-        self._compiled = {"losses": c(self.precision_losses), "guard": c(self.guard), "constrain": c(self.constrain_step)}
+        self._compiled = {"losses": c(self.precision_losses), "guard": c(self.guard),
+                          "constrain": c(self.constrain_step)}
         self.optimizer.compile(c)
         return self
 
