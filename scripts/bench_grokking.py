@@ -173,7 +173,9 @@ def main():
         for E in Es:
             r = engine_rate(args, device, E, mode) * E
             out["ensemble"].append({"E": E, "mode": mode, "member_steps_per_s": r, "vs_plain": r / base})
-            print(f"{f'ensemble E={E} ({mode})':>34} {r:15.1f} {r / base:13.2f}x")
+            print(f"{f'ensemble E={E} ({mode})':>34} {r:15.1f} {r / base:13.2f}x", flush=True)
+            if args.json:  # after every result: a run stopped by a time limit keeps what it measured
+                Path(args.json).write_text(json.dumps(out, indent=1))
     if not args.no_lightning:
         light, inner = lightning_times(args, device)
         out["lightning_e1"] = {"engine_step_s": inner, "lightning_step_s": light, "ratio": light / inner}

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU check of toylab in one command (about 8 minutes on one H100/H200), one report:
+# Every GPU check of toylab in one command (planned for about 8 minutes on one H100/H200; each step is capped,
+# 9.5 minutes at worst), one report:
 #
 #     bash scripts/gpu_check.sh OUT_DIR              # on the GPU machine, from the repository root
 #     bash scripts/gpu_check.sh --dry-run OUT_DIR    # the same steps at tiny sizes on the CPU (tested in CI)
@@ -73,12 +74,12 @@ EOF
   echo "gpu_check: $name rc=$rc ($(awk "BEGIN{printf \"%.0f\", $t1 - $t0}") s)"
 }
 
-step pytest_gpu 120 $PY -m pytest -q -m gpu -p no:cacheprovider tests/test_gpu.py
-step bench_grokking 200 $PY scripts/bench_grokking.py --device $DEV --preset $([ $DRY = 1 ] && echo cpu || echo nanda) \
+step pytest_gpu 90 $PY -m pytest -q -m gpu -p no:cacheprovider tests
+step bench_grokking 240 $PY scripts/bench_grokking.py --device $DEV --preset $([ $DRY = 1 ] && echo cpu || echo nanda) \
   --members $E_LIST --modes $MODES --steps $BENCH_STEPS --json "$OUT/bench_grokking.json"
-step mlp_vs_bmm 60 $PY scripts/bench_mlp_gemm.py --device $DEV $MLP_ARGS --json "$OUT/mlp_vs_bmm.json"
-step bench_spectra 60 $PY scripts/bench_spectra.py $SPECTRA_ARGS
-step nanda_fit 90 $PY -m trainers.cli fit --config configs/grokking/nanda.yaml --out_dir "$OUT/runs" \
+step mlp_vs_bmm 45 $PY scripts/bench_mlp_gemm.py --device $DEV $MLP_ARGS --json "$OUT/mlp_vs_bmm.json"
+step bench_spectra 45 $PY scripts/bench_spectra.py $SPECTRA_ARGS
+step nanda_fit 60 $PY -m trainers.cli fit --config configs/grokking/nanda.yaml --out_dir "$OUT/runs" \
   --train.device $DEV --train.progress none $FIT_ARGS
 $PY - "$GRID_N" "$SWEEP_STEPS" "$DEV" "$OUT/sweep.yaml" <<'EOF'
 import sys, yaml
@@ -90,7 +91,7 @@ cfg["sweep"]["grid"] = {"task.train_fraction": [round(0.2 + 0.5 * i / max(n - 1,
                         "optimizer.weight_decay": [round(0.01 * 300 ** (i / max(n - 1, 1)), 4) for i in range(n)]}
 yaml.safe_dump(cfg, open(path, "w"), sort_keys=False)
 EOF
-step sweep_${GRID_N}x${GRID_N} 120 $PY -m trainers.cli sweep --config "$OUT/sweep.yaml" --out_dir "$OUT/runs"
+step sweep_${GRID_N}x${GRID_N} 90 $PY -m trainers.cli sweep --config "$OUT/sweep.yaml" --out_dir "$OUT/runs"
 
 $PY - "$OUT" "$DRY" <<'EOF'
 import json, platform, sys, time
