@@ -11,7 +11,10 @@ another), then the step time of the same engine at E = 1 driven by Lightning vs 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -75,9 +78,13 @@ def plain_loop(args, device) -> float:
     return args.steps / (time.perf_counter() - t)
 
 
-def engine_rate(args, device, E: int) -> float:
+def engine_rate(args, device, E: int, mode: str = "eager") -> float:
+    """Steps per second of the engine at E members; ``mode``: eager, compiled, or cuda_graphs (compiled with
+    torch.compile's "reduce-overhead", which captures CUDA graphs)."""
     cfg, members = config(args, E)
     engine = build_engine(cfg, members, device)
+    if mode != "eager":
+        engine.compile(mode="reduce-overhead" if mode == "cuda_graphs" else None)
     for s in range(args.warmup):
         engine.train_step(s)
     sync(device)
@@ -89,31 +96,42 @@ def engine_rate(args, device, E: int) -> float:
 
 
 class _Timer(L.Callback):
-    def __init__(self, warmup):
-        self.warmup, self.t0, self.t1, self.n = warmup, None, None, 0
+    """Wall time of every Lightning step (batch end to batch end) and, inside it, of the engine's own step: both
+    measured in the same run, step by step, so the ratio of their medians is steady on a busy machine."""
+
+    def __init__(self, engine, warmup):
+        self.warmup, self.last, self.loop, self.inner = warmup, None, [], []
+        inner_step = engine.train_step
+
+        def timed(*a, **k):
+            t = time.perf_counter()
+            out = inner_step(*a, **k)
+            sync(out.device)
+            self.inner.append(time.perf_counter() - t)
+            return out
+
+        engine.train_step = timed
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.global_step == self.warmup:
-            sync(pl_module.device)
-            self.t0 = time.perf_counter()
-        elif trainer.global_step > self.warmup:
-            self.n += 1
-
-    def on_train_end(self, trainer, pl_module):
         sync(pl_module.device)
-        self.t1 = time.perf_counter()
+        now = time.perf_counter()
+        if trainer.global_step > self.warmup:
+            self.loop.append(now - self.last)
+        self.last = now
 
 
-def lightning_rate(args, device) -> float:
+def lightning_times(args, device) -> tuple[float, float]:
+    """Median step time (s) of the E = 1 engine driven by Lightning, and of the same engine steps themselves."""
     cfg, members = config(args, 1)
     engine = build_engine(cfg, members, device)
     module = EnsembleModule(engine, [0, args.warmup + args.steps], [0.9])
-    timer = _Timer(args.warmup)
+    timer = _Timer(engine, args.warmup)
     trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1,
                         max_steps=args.warmup + args.steps, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
     trainer.fit(module)
-    return timer.n / (timer.t1 - timer.t0)
+    inner = timer.inner[args.warmup + 1:-1]  # the steps whose loop time was recorded (the last one evaluates)
+    return statistics.median(timer.loop[:-1]), statistics.median(inner)
 
 
 def main():
@@ -125,7 +143,12 @@ def main():
     p.add_argument("--members", default=None, help="comma-separated E values (default 1,16,64,256; CPU 1,4,16)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--modes", default="eager", help="comma-separated: eager, compiled, cuda_graphs (CUDA only)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (tiny models run best on one)")
+    p.add_argument("--no-lightning", action="store_true", help="skip the E = 1 Lightning comparison")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
     args.device = device.type
@@ -139,15 +162,27 @@ def main():
     print(f"device: {name}; model: {args.model} ({args.preset}); TF32: {torch.backends.cuda.matmul.allow_tf32}; "
           f"{args.steps} timed steps after {args.warmup} warm-up steps")
     base = plain_loop(args, device)
-    print(f"{'':>28} {'member-steps/s':>15} {'vs plain loop':>14}")
-    print(f"{'plain PyTorch loop (1 model)':>28} {base:15.1f} {1.0:13.2f}x")
-    for E in Es:
-        r = engine_rate(args, device, E) * E
-        print(f"{'ensemble E=' + str(E):>28} {r:15.1f} {r / base:13.2f}x")
-    plain1 = engine_rate(args, device, 1)
-    light1 = lightning_rate(args, device)
-    print(f"E=1 step time: plain loop {1e3 / plain1:.3f} ms, Lightning {1e3 / light1:.3f} ms "
-          f"(Lightning / plain = {plain1 / light1:.2f}x)")
+    out = {"device": name, "model": args.model, "preset": args.preset, "steps": args.steps,
+           "plain_steps_per_s": base, "ensemble": []}
+    print(f"{'':>34} {'member-steps/s':>15} {'vs plain loop':>14}")
+    print(f"{'plain PyTorch loop (1 model)':>34} {base:15.1f} {1.0:13.2f}x")
+    for mode in args.modes.split(","):
+        if mode == "cuda_graphs" and cpu:
+            print(f"{'cuda_graphs':>34} skipped: no CUDA device")
+            continue
+        for E in Es:
+            r = engine_rate(args, device, E, mode) * E
+            out["ensemble"].append({"E": E, "mode": mode, "member_steps_per_s": r, "vs_plain": r / base})
+            print(f"{f'ensemble E={E} ({mode})':>34} {r:15.1f} {r / base:13.2f}x", flush=True)
+            if args.json:  # after every result: a run stopped by a time limit keeps what it measured
+                Path(args.json).write_text(json.dumps(out, indent=1))
+    if not args.no_lightning:
+        light, inner = lightning_times(args, device)
+        out["lightning_e1"] = {"engine_step_s": inner, "lightning_step_s": light, "ratio": light / inner}
+        print(f"E=1 step time (medians over steps of one Lightning run): the engine's step {1e3 * inner:.3f} ms, "
+              f"Lightning's whole step {1e3 * light:.3f} ms (Lightning / plain = {light / inner:.2f}x)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -141,7 +141,9 @@ class TrainConfig:
     batch_size: Optional[int] = None  # None: full batch
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Optional[int] = None  # CPU threads for torch (None: torch's default); tiny models run best on 1
-    precision: Literal["32", "64"] = "32"  # parameter dtype
+    precision: Literal["32", "64", "bf16"] = "32"  # parameter dtype; bf16: float32 parameters, bfloat16 autocast
+    compile: bool = False  # torch.compile the training step (fullgraph; pays a compile time per fit)
+    cuda_graphs: bool = False  # on CUDA: compile with CUDA graphs (mode "reduce-overhead"); ignored on the CPU
     tf32: bool = True  # TF32 matmuls on GPU (not for closed-form comparisons)
     eval_schedule: Literal["linear", "log"] = "linear"
     eval_every: int = 100  # linear schedule

@@ -39,6 +39,17 @@ class FitResult:
     interrupted: bool
 
 
+def configure_engine(engine, cfg: RunConfig, device: torch.device):
+    """The train settings that act on a built engine: bf16 autocast, torch.compile, CUDA graphs (CUDA only)."""
+    tr = cfg.train
+    if tr.precision == "bf16":
+        engine.autocast_dtype = torch.bfloat16
+    graphs = tr.cuda_graphs and device.type == "cuda"
+    if tr.compile or graphs:
+        engine.compile(mode="reduce-overhead" if graphs else None)
+    return engine
+
+
 def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = False,
             callbacks: list[L.Callback] | None = None) -> FitResult:
     """Train ``members`` as one ensemble and write ``run_dir``; ``resume`` continues from its last checkpoint.
@@ -50,7 +61,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     family = family_of(cfg)
-    engine = family.build_engine(cfg, members, device)
+    engine = configure_engine(family.build_engine(cfg, members, device), cfg, device)
     tr = cfg.train
     schedule = eval_steps(tr.max_steps, tr.eval_schedule, tr.eval_every, tr.eval_points)
     module = EnsembleModule(engine, schedule, tr.thresholds, tr.loss_thresholds, tr.stop_test_loss)

@@ -59,13 +59,16 @@ class EnsembleModule(L.LightningModule):
         return DataLoader(_Steps(), batch_size=None)
 
     def on_train_start(self):
+        self._optimizer_step = self.optimizers().step  # Lightning's wrapper: it counts the global step
         if self.global_step == 0 and 0 in self._index:
             self.evaluate(0, log=False)  # Lightning allows self.log only inside steps
 
     def training_step(self, batch, batch_idx):
-        opt = self.optimizers()
-        step = self.global_step
-        self.engine.train_step(step, backward=self.manual_backward, optimizer_step=opt.step)
+        # the engine's own backward (no loss scaling to apply: float32/64 parameters, bf16 by autocast without a
+        # scaler); Lightning's optimiser wrapper keeps its step count and hooks. Per step, that is all Lightning
+        # adds to the engine's step (scripts/bench_grokking.py reports the ratio at E = 1).
+        step = self.global_step  # not the placeholder batch: a resumed fit's loader restarts at 0
+        self.engine.train_step(step, optimizer_step=self._optimizer_step)
         if step + 1 in self._index:
             self.evaluate(step + 1)
 
@@ -108,7 +111,8 @@ class EnsembleModule(L.LightningModule):
     # ---- evaluation ----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, step: int, log: bool = True) -> dict[str, torch.Tensor]:
-        values = self.engine.evaluate()  # {metric: [E]}
+        with self.engine.autocast():
+            values = self.engine.evaluate()  # {metric: [E]}
         i = self._index[step]
         self.history[:, i] = torch.stack([values[m].to(torch.float64) for m in self.metric_names])
         self.evaluated[i] = True

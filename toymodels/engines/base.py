@@ -14,6 +14,7 @@ the others.
 """
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from typing import Callable, ClassVar
 
@@ -22,6 +23,10 @@ from torch import nn
 
 from ..optim.base import EnsembleOptimizer
 from ..optim.guard import load_diverged, mark_diverged, member_finite
+
+
+def _backward(total: torch.Tensor):
+    total.backward()
 
 
 class EnsembleEngine(ABC):
@@ -81,20 +86,67 @@ class EnsembleEngine(ABC):
         """One update of every active member; returns the per-member losses [E] before the update.
 
         ``backward`` / ``optimizer_step`` let a framework (Lightning's manual optimisation) drive those two calls.
+        No host synchronisation: nothing here waits for the device (tests/test_compile.py checks it).
         """
-        loss = self.losses(step)  # [E]
+        if self._step_tensor is not None:  # compiled: the step is a device tensor, so no recompilation per step
+            self._step_tensor.fill_(step)
+            step = self._step_tensor
+        loss = (self._compiled.get("losses") or self.precision_losses)(step)  # [E]
         self.optimizer.zero_grad(set_to_none=False)
-        (backward or (lambda t: t.backward()))(loss.sum())  # a sum, not a mean: members never share a scale
-        with torch.no_grad():
-            ok = member_finite([loss] + [p.grad for p in self.params] + self.params)  # [E]
-            mark_diverged(self.diverged, self.diverged_step, ok, step)
-            active = ~self.diverged
-            self.filter_gradients(active)
-            self.optimizer.set_active(active)
+        (backward or _backward)(loss.sum())  # a sum, not a mean: members never share a scale
+        active = (self._compiled.get("guard") or self.guard)(loss.detach(), step)
         (optimizer_step or self.optimizer.step)()
-        with torch.no_grad():
-            self.constrain(active)
+        (self._compiled.get("constrain") or self.constrain_step)(active)
         return loss.detach()
+
+    autocast_dtype: torch.dtype | None = None  # e.g. torch.bfloat16: the forward under torch.autocast
+
+    def autocast(self):
+        """The autocast context of the engine's forward passes (training and evaluation); a no-op by default."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.diverged.device.type, dtype=self.autocast_dtype)
+
+    def precision_losses(self, step: int | torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.losses(step).float() if self.autocast_dtype is not None else self.losses(step)
+
+    @torch.no_grad()
+    def guard(self, loss: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
+        """The divergence guard and the gradient filters: flag members whose loss, gradients or parameters stopped
+        being finite (and the step they did), hand the optimiser the active members; returns active [E] bool."""
+        ok = member_finite([loss] + [p.grad for p in self.params] + self.params)  # [E]
+        mark_diverged(self.diverged, self.diverged_step, ok, step)
+        active = ~self.diverged
+        self.filter_gradients(active)
+        self.optimizer.set_active(active)
+        return active
+
+    @torch.no_grad()
+    def constrain_step(self, active: torch.Tensor):
+        self.constrain(active)
+
+    _step_tensor: torch.Tensor | None = None
+    _compiled: dict = {}  # per engine once compiled: "losses", "guard", "constrain" -> compiled callables
+
+    def compile(self, **options) -> "EnsembleEngine":
+        """Compile the training step with torch.compile(fullgraph=True, dynamic=False): the losses (forward, and
+        through AOTAutograd the backward), the guard with the gradient filters, the optimiser update and the
+        constraint, each one graph; a graph break raises. ``options`` go to torch.compile (e.g. mode=
+        "reduce-overhead" captures CUDA graphs). The step number becomes a device tensor, so the graphs never
+        depend on it; shapes are static. Dynamo's caches are reset first: its graphs guard on the objects they were
+        traced for, so engines compiled one after another (a sweep's chunks) would otherwise pile up
+        recompilations until dynamo's limit; an engine compiled earlier recompiles when it runs again."""
+        torch._dynamo.reset()
+
+        def c(f):
+            return torch.compile(f, fullgraph=True, dynamic=False, **options)
+
+        self._step_tensor = torch.zeros((), dtype=torch.int64, device=self.diverged.device)
+        self._compiled = {"losses": c(self.precision_losses), "guard": c(self.guard),
+                          "constrain": c(self.constrain_step)}
+        self.optimizer.compile(c)
+        return self
 
     # ---- checkpoint state ---------------------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..rng import generator
@@ -76,9 +77,57 @@ def linear_init(g: torch.Generator, fan_in: int, fan_out: int, pad_in: int, pad_
     return w, b
 
 
+def _flat_rows(table: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """table [E, V, d] as one table [E * V, d] and per-member idx [E, ...] as row numbers in it."""
+    E, V = table.shape[0], table.shape[1]
+    offsets = torch.arange(0, E * V, V, device=idx.device).view(E, *([1] * (idx.dim() - 1)))
+    return table.reshape(E * V, -1), idx + offsets
+
+
 def gather_rows(table: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:
     """Rows of a per-member table. table: [E, V, d]; idx: [B] shared by all members, or [E, B] per member.
-    Returns [E, B, d]."""
-    if per_member:
-        return table[torch.arange(table.shape[0], device=idx.device)[:, None], idx]
-    return table[:, idx]
+    Returns [E, B, d]. Per member it is an embedding lookup in the flattened table (its gradient an index_add,
+    not the index_put of advanced indexing: 1.7x faster forward and backward on the CPU)."""
+    if not per_member:
+        return table.index_select(1, idx)
+    flat, rows = _flat_rows(table, idx)
+    return F.embedding(rows, flat).view(*idx.shape, table.shape[-1])
+
+
+def gather_pair_sum(table: torch.Tensor, a: torch.Tensor, b: torch.Tensor, per_member: bool) -> torch.Tensor:
+    """table[e, a] + table[e, b]: a one-hot operand pair through a linear layer. table: [E, V, d]; a, b: [B] shared
+    or [E, B] per member -> [E, B, d]. Per member: one embedding_bag sum (the two rows added in order a, b)."""
+    if not per_member:
+        return table.index_select(1, a) + table.index_select(1, b)
+    flat, rows = _flat_rows(table, torch.stack([a, b], -1))  # [E, B, 2]
+    return F.embedding_bag(rows.view(-1, 2), flat, mode="sum").view(*a.shape, table.shape[-1])
+
+
+class _NarrowMatmul(torch.autograd.Function):
+    """x @ W per member for a narrow output (x [E, B, i], W [E, i, o], o < i), computed in the orientations the
+    CPU's batched GEMM runs fastest: the output as (W^T x^T)^T and the weight gradient as (g^T x)^T (scripts/
+    bench_main_job.py's shapes, E = 20, B = 576, i = 256, o = 31, one thread: 1.6x and 1.8x faster than x @ W and
+    x^T g); the input gradient is g @ W^T as autograd's."""
+
+    @staticmethod
+    def forward(x, W):
+        return torch.bmm(W.mT, x.mT).mT.contiguous()  # [E, o, B] -> [E, B, o]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        dx = torch.bmm(g, W.mT) if ctx.needs_input_grad[0] else None  # [E, B, i]
+        dW = torch.bmm(g.mT, x).mT if ctx.needs_input_grad[1] else None  # [E, o, i] -> [E, i, o]
+        return dx, dW
+
+
+def member_matmul(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """x [E, B, i] @ W [E, i, o] -> [E, B, o], each member with its own weights (a narrow output layer takes the
+    faster orientation of ``_NarrowMatmul``; under autocast, torch.bmm and autocast's casts)."""
+    if W.shape[-1] < W.shape[-2] and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+        return _NarrowMatmul.apply(x, W)
+    return torch.bmm(x, W)

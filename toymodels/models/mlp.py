@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..activations import activation, canonical_activation
-from .base import EnsembleModel, gather_rows, linear_init, stacked
+from .base import EnsembleModel, gather_pair_sum, linear_init, member_matmul, stacked
 
 #: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
 ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "gelu", "quadratic", "linear")}
@@ -69,11 +69,11 @@ class EnsembleMLP(EnsembleModel):
             if i == 0 and self.input_kind == "pairs":
                 per_member = x.dim() == 3
                 n_sym = self.in_dim // 2
-                h = gather_rows(W, x[..., 0], per_member) + gather_rows(W, x[..., 1] + n_sym, per_member)
+                h = gather_pair_sum(W, x[..., 0], x[..., 1] + n_sym, per_member)
             elif i == 0 and x.dim() == 2:  # shared dense input
                 h = torch.matmul(x, W)  # [B, in] @ [E, in, out] -> [E, B, out]
             else:
-                h = torch.bmm(h if i else x, W)
+                h = member_matmul(h if i else x, W)
             if self.bias:
                 h = h + self.biases[i][:, None]
             if i < self.depth - 1:
@@ -124,7 +124,7 @@ class EnsembleLiuToy(EnsembleModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         per_member = x.dim() == 3
-        z = gather_rows(self.embedding, x[..., 0], per_member) + gather_rows(self.embedding, x[..., 1], per_member)
+        z = gather_pair_sum(self.embedding, x[..., 0], x[..., 1], per_member)
         return self.decoder(z)  # z is already per member: [E, B, d]
 
     def member_state(self, e):

@@ -34,7 +34,7 @@ from typing import Sequence
 import torch
 
 from ..activations import activation, derivative
-from .base import EnsembleModel, gather_rows, stacked
+from .base import EnsembleModel, gather_pair_sum, stacked
 
 PARAMETERIZATIONS = ("ntk", "mup", "standard")
 
@@ -124,7 +124,7 @@ class EnsembleTwoLayer(EnsembleModel):
         W = self.W if W is None else W
         if self.input_kind == "pairs":
             per_member, n_sym = x.dim() == 3, self.in_dim // 2
-            h = gather_rows(W, x[..., 0], per_member) + gather_rows(W, x[..., 1] + n_sym, per_member)
+            h = gather_pair_sum(W, x[..., 0], x[..., 1] + n_sym, per_member)
         elif x.dim() == 2:
             h = torch.matmul(x.to(W.dtype), W)  # [B, D] @ [E, D, N] -> [E, B, N]
         else:

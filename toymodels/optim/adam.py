@@ -27,30 +27,43 @@ class EnsembleAdamW(EnsembleOptimizer):
                                                  eps=eps, warmup_steps=warmup_steps))
 
 
-    def _update(self, p: torch.Tensor, group: dict):
+    def _init_state(self, p: torch.Tensor):
+        super()._init_state(p)
         state = self.state[p]
         if "exp_avg" not in state:
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+
+    def _update(self, p: torch.Tensor, group: dict):
+        self._init_state(p)
+        state = self.state[p]
         m, v = state["exp_avg"], state["exp_avg_sq"]
         _, t = self._step_counts(p)
+        c = self._group_coefficients(group, t, p)  # [8, E, 1, ...] in p's dtype
+        decay, w1, b2, w2, bc2_sqrt, eps, neg_step, wd = c.unbind(0)
+        g = p.grad if self.decoupled else p.grad + wd * p
+        if self.active is not None:  # frozen members: g = 0, lr = 0, betas = 1 -> every state keeps its bits
+            g = torch.where(bcast(self.active, g), g, 0.0)
+        if self.decoupled:
+            p.mul_(decay)
+        m.lerp_(g, w1)
+        v.mul_(b2).addcmul_(g * w2, g)
+        denom = (v.sqrt() / bc2_sqrt).add_(eps)
+        p.addcdiv_(m * neg_step, denom)  # torch's addcdiv_(m, denom, value=-step_size), per member
+
+    def _coefficients(self, group: dict, t: torch.Tensor) -> torch.Tensor:
+        """[8, E] float64: 1 - lr wd, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, -lr / (1 - beta1^t), wd
+        for the update numbered t [E] (frozen members: lr 0, betas 1)."""
         t_f = t.clamp(min=1).to(torch.float64)
         b1, b2, wd = group["beta1"], group["beta2"], group["weight_decay"]
         bc1 = 1 - b1**t_f  # [E] float64, from the member's own (possibly frozen) step count
         bc2_sqrt = (1 - b2**t_f).sqrt()
         lr = self._lr(group, t)
-        g = p.grad if self.decoupled else p.grad + bcast(wd, p) * p
-        if self.active is not None:  # frozen members: g = 0, lr = 0, betas = 1 -> every state keeps its bits
-            g = torch.where(bcast(self.active, g), g, 0.0)
+        if self.active is not None:
             lr = torch.where(self.active, lr, 0.0)
             b1 = torch.where(self.active, b1, 1.0)
             b2 = torch.where(self.active, b2, 1.0)
-        if self.decoupled:
-            p.mul_(bcast(1 - lr * wd, p))
-        m.lerp_(g, bcast(1 - b1, p))
-        v.mul_(bcast(b2, p)).addcmul_(g * bcast(1 - b2, p), g)
-        denom = (v.sqrt() / bcast(bc2_sqrt, p)).add_(bcast(group["eps"], p))
-        p.addcdiv_(m * bcast(-(lr / bc1), p), denom)  # torch's addcdiv_(m, denom, value=-step_size), per member
+        return torch.stack([1 - lr * wd, 1 - b1, b2, 1 - b2, bc2_sqrt, group["eps"], -(lr / bc1), wd])
 
 
 class EnsembleAdam(EnsembleAdamW):

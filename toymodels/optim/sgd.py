@@ -20,7 +20,13 @@ class EnsembleSGD(EnsembleOptimizer):
                                                  dampening=dampening, warmup_steps=warmup_steps))
 
 
+    def _init_state(self, p: torch.Tensor):
+        super()._init_state(p)
+        if "momentum_buffer" not in self.state[p]:
+            self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+
     def _update(self, p, group):
+        self._init_state(p)
         state = self.state[p]
         _, t = self._step_counts(p)
         lr, mom, damp = self._lr(group, t), group["momentum"], group["dampening"]
@@ -31,8 +37,6 @@ class EnsembleSGD(EnsembleOptimizer):
             lr = torch.where(self.active, lr, 0.0)
             mom = torch.where(self.active, mom, 1.0)
             damp = torch.where(self.active, damp, 1.0)
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(p)
         buf = state["momentum_buffer"]
         first = bcast(t == 1, p) if self.active is None else bcast((t == 1) & self.active, p)
         buf.copy_(torch.where(first, g, buf * bcast(mom, p) + bcast(1 - damp, p) * g))

@@ -1,0 +1,114 @@
+"""Every family's training step compiles as whole graphs (torch.compile fullgraph=True raises at a graph break) and
+never synchronises with the host (a step that calls .item(), .cpu(), .tolist(), nonzero or bool() on a tensor fails
+here). Tiny sizes; dynamo with the eager backend (the graph capture, not code generation) keeps this file fast."""
+import pytest
+import torch
+
+from tests.scaling.helpers import config, engine_of
+from trainers.build import build_engine
+from trainers.config import RunConfig
+from trainers.members import expand, with_settings
+
+TINY = {"task.p": 7, "model.width": 8, "model.d_model": 8, "model.d_mlp": 16, "model.n_heads": 2,
+        "model.d_head": 4, "train.device": "cpu"}
+
+
+def classification(model: str, **extra):
+    def build():
+        cfg = with_settings(RunConfig(), {**TINY, "model.name": model, **extra})
+        cfg.seeds = [0, 1, 2]
+        return build_engine(cfg, expand(cfg), torch.device("cpu"))
+    return build
+
+
+ENGINES = {
+    "transformer": classification("transformer"),
+    "mlp_minibatch_filters": classification("mlp", **{"train.batch_size": 8, "filters.grokfast": "ema",
+                                                      "filters.perpgrad": True, "filters.constant_norm": True}),
+    "mlp_quadratic_sgd": classification("mlp", **{"model.depth": 2, "model.act": "quadratic", "model.bias": False,
+                                                  "optimizer.name": "sgd", "optimizer.momentum": 0.9}),
+    "liu_toy": classification("liu_toy", **{"filters.grokfast": "ma", "filters.grokfast_window": 3}),
+    "two_layer_classification": classification("two_layer"),
+    "random_features": lambda: engine_of(config(train={"batch_size": 16})),
+    "linear": lambda: engine_of(config(model={"name": "linear"})),
+    "two_layer_regression": lambda: engine_of(config(task={"test_size": 32}, train={"batch_size": 16},
+                                                     model={"name": "two_layer", "act": "relu", "width": 8})),
+    "deep_linear_rows": lambda: engine_of(config(task={"name": "linear_teacher", "dim": 6, "out_dim": 4,
+                                                       "singular_values": [3.0, 1.0], "train_size": 32},
+                                                 model={"name": "deep_linear", "depth": 3, "width": 8,
+                                                        "init_scale": 0.1}, train={"batch_size": 8})),
+    "deep_linear_population": lambda: engine_of(config(task={"name": "linear_teacher", "dim": 6, "out_dim": 4,
+                                                             "singular_values": [3.0, 1.0], "train_size": None},
+                                                       model={"name": "deep_linear", "depth": 2, "width": 8,
+                                                              "init_scale": 0.01})),
+}
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_step_compiles_as_whole_graphs(name):
+    eager, compiled = ENGINES[name](), ENGINES[name]().compile(backend="eager")
+    for step in range(3):
+        torch.testing.assert_close(compiled.train_step(step), eager.train_step(step), rtol=1e-6, atol=1e-7)
+    for p, q in zip(compiled.model.parameters(), eager.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    assert compiled.optimizer.state[compiled.params[0]]["step"].tolist() == [3] * compiled.n_members
+
+
+def _no_sync(*args, **kwargs):
+    raise AssertionError("host synchronisation inside the training step")
+
+
+SYNCS = [(torch.Tensor, name) for name in ("item", "cpu", "tolist", "nonzero", "__bool__", "__int__", "__float__")] \
+    + [(torch, "nonzero")]
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_step_has_no_host_sync(name, monkeypatch):
+    engine = ENGINES[name]()
+    with monkeypatch.context() as m:
+        for owner, attr in SYNCS:
+            m.setattr(owner, attr, _no_sync)
+        for step in range(2):
+            engine.train_step(step)
+    assert torch.isfinite(engine.train_step(2)).all()  # the patches are gone: the same calls work outside
+
+
+def test_the_patches_catch_a_sync(monkeypatch):
+    """The check above can fail: a step that reads a loss on the host is caught."""
+    engine = ENGINES["linear"]()
+    with monkeypatch.context() as m:
+        for owner, attr in SYNCS:
+            m.setattr(owner, attr, _no_sync)
+        with pytest.raises(AssertionError, match="host synchronisation"):
+            engine.train_step(0).sum().item()
+        with pytest.raises(AssertionError, match="host synchronisation"):
+            torch.nonzero(engine.diverged)
+
+
+def test_compiled_step_under_lightning():
+    """Lightning's optimiser wrapper (its closure stays eager) drives the compiled update like the plain loop."""
+    import lightning as L
+
+    from trainers.module import EnsembleModule
+
+    loop, fitted = ENGINES["transformer"]().compile(backend="eager"), ENGINES["transformer"]().compile(backend="eager")
+    for step in range(4):
+        loop.train_step(step)
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=4, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(EnsembleModule(fitted, [0, 4], [0.9]))
+    for p, q in zip(fitted.model.parameters(), loop.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_config_turns_compilation_on(monkeypatch):
+    from trainers.fitting import configure_engine
+
+    calls = []
+    monkeypatch.setattr("toymodels.engines.base.EnsembleEngine.compile", lambda self, **kw: calls.append(kw) or self)
+    cfg = with_settings(RunConfig(), {**TINY, "model.name": "mlp", "train.compile": True, "train.cuda_graphs": True})
+    cfg.seeds = [0]
+    configure_engine(build_engine(cfg, expand(cfg), torch.device("cpu")), cfg, torch.device("cpu"))
+    assert calls == [{"mode": None}]  # CUDA graphs are for CUDA devices only
+    configure_engine(build_engine(cfg, expand(cfg), torch.device("cpu")), cfg, torch.device("cuda"))
+    assert calls[-1] == {"mode": "reduce-overhead"}
