@@ -11,10 +11,11 @@
 # figure; bench_spectra on the GPU; a short Nanda fit; a 10 x 10 sweep of the main job's model at reduced steps.
 # A step that fails or runs past its time limit is reported and the next one runs.
 #
-# Missing Python packages (the GPU image has torch, lightning, numpy, ... but not jsonargparse or wandb) are
-# installed from the wheel folder $TOYLAB_WHEELS (default: shared/wheels), made beforehand on a machine with
-# network access and the GPU machine's Python version:
-#     pip download --no-deps --only-binary=:all: -d shared/wheels jsonargparse==4.53.0 docstring_parser typeshed_client
+# Missing Python packages (the GPU image has torch, lightning, numpy, ... but not jsonargparse, pydantic or wandb)
+# are installed from the wheel folder $TOYLAB_WHEELS (default: shared/wheels), made beforehand on a machine with
+# network access and the GPU machine's Python version (--python-version 3.X --platform manylinux2014_x86_64 when
+# that machine's Python differs):
+#     pip download --only-binary=:all: -d shared/wheels jsonargparse==4.53.0 docstring_parser typeshed_client pydantic
 # wandb is optional: without it every run logs locally (wandb.mode disabled).
 set -u
 DRY=0
@@ -28,7 +29,7 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" WANDB_SILENT=true
 PY=${PYTHON:-python}
 WHEELS=${TOYLAB_WHEELS:-$ROOT/shared/wheels}
 
-for pkg in jsonargparse wandb; do
+for pkg in jsonargparse pydantic wandb; do
   if ! $PY -c "import $pkg" 2>/dev/null; then
     if ls "$WHEELS"/${pkg}-*.whl >/dev/null 2>&1; then
       $PY -m pip install -q --no-index --find-links "$WHEELS" "$pkg" || echo "gpu_check: could not install $pkg"
