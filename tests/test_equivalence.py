@@ -139,3 +139,30 @@ def test_member_order_does_not_matter():
     for new, old in enumerate((2, 0, 3, 1)):
         for k, v in a.model.member_state(old).items():
             assert torch.allclose(v, b.model.member_state(new)[k], rtol=0, atol=1e-13)
+
+
+GROMOV = {"model.name": "mlp", "model.width": 12, "model.depth": 2, "task.p": 11}  # the CPU's tiled pair kernel
+
+
+@pytest.mark.parametrize("tile", [10**9, 12 * 5])  # one tile / a tile per member (its own rows)
+@pytest.mark.parametrize("variant", [
+    {"model.act": "quadratic", "model.bias": False},
+    {"model.act": "relu", "model.bias": True},
+    {"model.act": "tanh", "model.bias": True, "train.batch_size": 5},
+    {"model.act": "quadratic", "model.bias": False, "loss.name": "mse"},
+])
+def test_two_layer_pair_mlp_tiles(variant, tile, monkeypatch):
+    """Gromov's two-layer net takes toymodels.models.pair_mlp's tiled forward/backward on the CPU; members with
+    fewer training rows skip their padding. Mixed widths included."""
+    from toymodels.models import pair_mlp
+
+    plans = []
+    monkeypatch.setattr(pair_mlp, "TILE_ELEMENTS", tile)
+    monkeypatch.setattr(pair_mlp, "tiles", lambda *a, f=pair_mlp.tiles: plans.append(f(*a)) or plans[-1])
+    members = [{**m, "model.width": w} for m, w in zip(MIXED, [12, 5, 9, 12])]
+    worst, engine = run_pair({**GROMOV, **variant}, members, steps=200)
+    assert worst < 1e-10
+    assert len(plans) == 200  # every training step took the kernel
+    assert {len(p) for p in plans} == ({4} if tile < 10**9 else {1})
+    if "train.batch_size" not in variant:  # full batch: each tile computes only its member's own rows
+        assert [r for _, _, r in plans[0]] == (engine.train_rows if tile < 10**9 else [max(engine.train_rows)])

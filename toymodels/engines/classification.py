@@ -34,6 +34,8 @@ class ClassificationEngine(EnsembleEngine):
         rows = data.split.train_mask | data.split.test_mask
         self.eval_rows = torch.nonzero(rows.any(0)).squeeze(1)  # [R_eval] rows any member trains or tests on
         self.eval_chunk_rows = eval_chunk_rows or len(self.eval_rows)
+        # full batch: each member's batch is its n_train rows then padding, the same every step (read once here)
+        self.train_rows = data.split.n_train.tolist() if batch_size is None else None
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x [E, B, ...], y [E, B], valid [E, B]) of training step ``step`` (0-based)."""
@@ -45,7 +47,7 @@ class ClassificationEngine(EnsembleEngine):
     def losses(self, step: int) -> torch.Tensor:
         """Per-member training loss [E] on the step's batch (each member's mean over its own rows)."""
         x, y, valid = self.batch(step)
-        return member_mean(self.head.row_loss(self.model(x), y), valid)
+        return member_mean(self.head.row_loss(self.model.forward_rows(x, self.train_rows), y), valid)
 
     def filter_gradients(self, active: torch.Tensor):
         for f in self.filters:  # in order: Grokfast sees raw gradients, PerpGrad projects the final direction

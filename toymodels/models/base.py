@@ -50,6 +50,11 @@ class EnsembleModel(nn.Module):
                 params[name][e].copy_(value * scale[e])
         return self
 
+    def forward_rows(self, x: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
+        """The forward pass on per-member inputs [E, B, ...] of which member e uses only its first ``rows[e]`` rows
+        (None: all). A model may skip the rest (their outputs are then zero); by default it computes them all."""
+        return self(x)
+
     def group_of(self, name: str) -> str:
         return self.param_groups.get(name, "default")
 

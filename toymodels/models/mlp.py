@@ -18,6 +18,7 @@ from torch import nn
 
 from ..activations import activation, canonical_activation
 from .base import EnsembleModel, gather_pair_sum, linear_init, member_matmul, stacked
+from .pair_mlp import tiled_pair_mlp
 
 #: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
 ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "gelu", "quadratic", "linear")}
@@ -84,7 +85,22 @@ class EnsembleMLP(EnsembleModel):
         return outs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_rows(x, None)
+
+    def forward_rows(self, x: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
+        """Per-member one-hot pairs [E, B, 2] through a two-layer net on the CPU take the tiled kernel
+        (``pair_mlp``: 1.3-1.5x faster forward + backward at the main job's sizes, and it skips each member's rows
+        past ``rows[e]``); everything else, autocast and compilation included, autograd's path."""
+        if self._tiled(x):
+            W0, W1 = self.weights
+            b0, b1 = (self.biases[0], self.biases[1]) if self.bias else (None, None)
+            mask = self.hidden_mask if self.padded else None
+            return tiled_pair_mlp(W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, self.act, mask, rows)
         return self.hidden(x)[-1]
+
+    def _tiled(self, x: torch.Tensor) -> bool:
+        return (self.input_kind == "pairs" and self.depth == 2 and x.dim() == 3 and x.device.type == "cpu"
+                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
     def member_state(self, e):
         """nn.Linear layout (weight [out, in]) at the member's true width: loads into ``single.MLP``."""

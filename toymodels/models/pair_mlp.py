@@ -1,0 +1,117 @@
+"""The two-layer MLP on one-hot operand pairs (Gromov's net), forward and backward in cache-sized tiles on the CPU.
+
+out[e, n] = act(W0[e, a_n] + W0[e, p + b_n] + b0[e]) @ W1[e] + b1[e]
+
+Autograd's version materialises the hidden activations [E, B, H] several times (the pair sum, act, its backward),
+and at the README's main job (E = 20, B = 576, H = 256: 11.8 MB each) none of them fits in L2, so its elementwise
+passes and the embedding gradient run at memory speed. Here each tile of a few members and rows runs its whole chain
+-- lookup, activation, output GEMM; in the backward, recomputed lookup, weight-gradient GEMM, input-gradient GEMM,
+activation derivative, index_add into the embedding's gradient -- while its activations stay in cache, and nothing
+[E, B, H] is kept between forward and backward. Hand-written because no library op fuses a lookup, an activation
+and a batched GEMM on the CPU (torch.compile's CPU code was slower here, README "Speed"). Within a tile every op is
+batched over the tile's members; the loop runs over tiles. ``scripts/bench_main_job.py --parts kernel`` compares it
+with autograd's path on the main job's shapes.
+
+A member's rows past ``rows[e]`` (the padding of members with smaller training sets, in full-batch training) are
+skipped tile by tile: their outputs are zero and they receive no gradient (the loss masks them anyway).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..activations import activation, derivative
+
+TILE_ELEMENTS = 1 << 18  # activations per tile (1 MiB of float32: one core's L2 on the machine it was tuned on)
+
+
+def tiles(E: int, B: int, H: int, rows: Sequence[int] | None) -> list[tuple[int, int, int]]:
+    """(first member, last member + 1, rows computed) per tile: consecutive members, as many as keep a tile's
+    [members, rows, H] activations within TILE_ELEMENTS, each tile computing the most rows any of its members has."""
+    rows = [B] * E if rows is None else [min(int(r), B) for r in rows]
+    out, e0 = [], 0
+    while e0 < E:
+        e1, r = e0 + 1, max(rows[e0], 1)
+        while e1 < E and (e1 - e0 + 1) * max(r, rows[e1]) * H <= TILE_ELEMENTS:
+            r = max(r, rows[e1])
+            e1 += 1
+        out.append((e0, e1, r))
+        e0 = e1
+    return out
+
+
+class _TiledPairMLP(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, W0, b0, W1, b1, pairs, mask, act, plan):
+        # W0 [E, V, H], b0 [E, H] | None, W1 [E, H, C], b1 [E, C] | None, pairs [E, B, 2] rows of the flattened
+        # W0 [E * V, H], mask [E, H] | None
+        E, B = pairs.shape[:2]
+        H, C = W0.shape[-1], W1.shape[-1]
+        flat = W0.reshape(-1, H)
+        f = activation(act)  # quadratic: h * h below (aten's pow is slower)
+        out = torch.zeros(E, B, C, dtype=W0.dtype, device=W0.device)
+        for e0, e1, r in plan:
+            h = _pre(flat, b0, pairs, e0, e1, r)
+            z = h.mul_(h) if act == "quadratic" else f(h)
+            if mask is not None:
+                z.mul_(mask[e0:e1, None])
+            out[e0:e1, :r] = torch.bmm(W1[e0:e1].mT, z.mT).mT  # [k, C, r]^T: the fast orientation for small C
+        if b1 is not None:
+            out += b1[:, None]
+        ctx.save_for_backward(W0, b0, W1, pairs, mask)
+        ctx.act, ctx.plan, ctx.has_b1 = act, plan, b1 is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        W0, b0, W1, pairs, mask = ctx.saved_tensors  # g: [E, B, C]
+        H = W0.shape[-1]
+        flat = W0.reshape(-1, H)
+        act, f = ctx.act, activation(ctx.act)
+        dflat = torch.zeros_like(flat)  # [E * V, H]
+        dW1t = torch.empty(W1.shape[0], W1.shape[2], H, dtype=W1.dtype, device=W1.device)  # [E, C, H]
+        db0 = None if b0 is None else torch.empty_like(b0)
+        for e0, e1, r in ctx.plan:
+            h = _pre(flat, b0, pairs, e0, e1, r)  # [k, r, H]
+            z = h * h if act == "quadratic" else f(h)
+            if mask is not None:
+                z.mul_(mask[e0:e1, None])
+            gt = g[e0:e1, :r]  # [k, r, C]
+            torch.bmm(gt.mT, z, out=dW1t[e0:e1])  # [k, C, H]
+            if act == "quadratic":  # act'(h) = 2h: the 2 goes on the narrow gradient, not on [k, r, H]
+                dh = torch.bmm(gt * 2.0, W1[e0:e1].mT).mul_(h)
+            else:
+                dh = torch.bmm(gt, W1[e0:e1].mT).mul_(derivative(act, h))
+            if mask is not None:
+                dh.mul_(mask[e0:e1, None])
+            if db0 is not None:
+                torch.sum(dh, 1, out=db0[e0:e1])
+            dh = dh.view(-1, H)
+            rows = pairs[e0:e1, :r]
+            dflat.index_add_(0, rows[..., 0].reshape(-1), dh)
+            dflat.index_add_(0, rows[..., 1].reshape(-1), dh)
+        db1 = g.sum(1) if ctx.has_b1 else None
+        return dflat.view_as(W0), db0, dW1t.mT, db1, None, None, None, None
+
+
+def _pre(flat, b0, pairs, e0: int, e1: int, r: int) -> torch.Tensor:
+    """Pre-activations [k, r, H] of members e0..e1-1, rows 0..r-1: the pair's two rows of W0 summed (+ b0)."""
+    k = e1 - e0
+    h = F.embedding_bag(pairs[e0:e1, :r].reshape(k * r, 2), flat, mode="sum").view(k, r, flat.shape[1])
+    return h if b0 is None else h.add_(b0[e0:e1, None])
+
+
+def tiled_pair_mlp(W0: torch.Tensor, b0: torch.Tensor | None, W1: torch.Tensor, b1: torch.Tensor | None,
+                   a: torch.Tensor, b: torch.Tensor, act: str, mask: torch.Tensor | None = None,
+                   rows: Sequence[int] | None = None) -> torch.Tensor:
+    """act(W0[e, a] + W0[e, b] + b0[e]) @ W1[e] + b1[e] per member, in tiles. W0 [E, V, H] (rows a and b of it:
+    the one-hot pair's two halves, b already offset), W1 [E, H, C], a, b [E, B] per-member rows, mask [E, H] (hidden
+    units in use) or None, rows [E] (rows each member uses; None: all B). Returns [E, B, C]."""
+    E, V = W0.shape[0], W0.shape[1]
+    offsets = torch.arange(0, E * V, V, device=a.device)[:, None]  # member e's rows start at e * V
+    plan = tiles(E, a.shape[1], W0.shape[-1], rows)
+    m = None if mask is None else mask.to(W0.dtype)
+    pairs = torch.stack([a + offsets, b + offsets], -1)  # [E, B, 2] rows of W0 flattened to [E * V, H]
+    return _TiledPairMLP.apply(W0, b0, W1, b1, pairs, m, act, plan)
