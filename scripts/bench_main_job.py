@@ -12,10 +12,13 @@ reports medians over repeats and the ratio of the medians):
   researcher writes them (one-hot inputs through nn.Linear, torch.optim.AdamW, test accuracy every 25 steps).
 - ``step``: member-steps per second of the engine's training step at E = 20 (the sweep's one fit) vs the plain
   script's training step (the same 20 runs, one step each, in turn).
+- ``kernel``: the model's forward + backward at E = 20 on the training rows, the CPU's tiled kernel
+  (``toymodels.models.pair_mlp``, the path training takes) vs autograd's path through the same model, interleaved.
 - ``flops``: achieved matmul FLOP/s of both steps against a single-thread sgemm (1024^3) measured in this run. The
   engine's first layer is a row lookup (one-hot inputs), so its FLOPs per member-step are the output layer's
   (forward, input gradient, weight gradient); the plain script also multiplies the one-hot matrix (forward and
-  weight gradient). "useful" counts each member's own training rows, "computed" the padded rows the engine runs.
+  weight gradient). "useful" counts each member's own training rows, "computed" the rows the engine runs (the
+  tiled kernel runs each tile's longest member's rows for all of the tile's members).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
+from toymodels.models.pair_mlp import tiles
 from trainers import api
 from trainers.families import family_of
 from trainers.fitting import configure_engine
@@ -134,6 +138,22 @@ def step_rates(engine, states, blocks: int, steps: int = 10, warmup: int = 3) ->
     return engine.n_members * n / t_eng, len(states) * n / t_plain, statistics.median(ratios)
 
 
+def kernel_times(engine, blocks: int, reps: int = 5) -> tuple[float, float]:
+    """Median ms of one forward + backward of the model on the step's rows: tiled kernel, autograd's path."""
+    x, _, _ = engine.batch(0)
+    model, rows = engine.model, engine.train_rows
+    paths = {"tiled": lambda: model.forward_rows(x, rows), "autograd": lambda: model.hidden(x)[-1]}
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    for _ in range(blocks):
+        for name, f in paths.items():
+            t = time.perf_counter()
+            for _ in range(reps):
+                f().sum().backward()
+            times[name].append((time.perf_counter() - t) / reps * 1e3)
+    model.zero_grad()
+    return statistics.median(times["tiled"]), statistics.median(times["autograd"])
+
+
 def sgemm_flops(n: int = 1024, reps: int = 5) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
@@ -149,7 +169,7 @@ def _timed(f) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", default="end2end,step,flops")
+    p.add_argument("--parts", default="end2end,step,kernel,flops")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--steps", type=int, default=None, help="training steps end to end (default: the config's)")
     p.add_argument("--blocks", type=int, default=10, help="interleaved blocks of 10 steps per repeat (step part)")
@@ -169,7 +189,7 @@ def main():
           f"{cfg.train.max_steps} steps, evaluation every {cfg.train.eval_every}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} thread; {args.repeats} repeat(s), medians")
     res: dict[str, list[float]] = {}
-    engine = sweep_engine(cfg) if parts & {"step", "flops"} else None
+    engine = sweep_engine(cfg) if parts & {"step", "flops", "kernel"} else None
     states = [plain_setup(**r) for r in runs] if engine is not None else None
     for r in range(args.repeats):
         if "end2end" in parts:
@@ -181,6 +201,10 @@ def main():
             res.setdefault("engine member-steps/s", []).append(e_rate)
             res.setdefault("plain steps/s", []).append(p_rate)
             res.setdefault("step ratio (per block)", []).append(ratio)
+        if "kernel" in parts:
+            tiled, plain_autograd = kernel_times(engine, args.blocks)
+            res.setdefault("kernel tiled [ms]", []).append(tiled)
+            res.setdefault("kernel autograd [ms]", []).append(plain_autograd)
         if "flops" in parts:
             res.setdefault("sgemm GFLOP/s", []).append(sgemm_flops() / 1e9)
     med = {k: statistics.median(v) for k, v in res.items()}
@@ -193,11 +217,17 @@ def main():
         print(f"per member-step at E = {engine.n_members}: {med['engine member-steps/s']:.0f} vs "
               f"{med['plain steps/s']:.0f} -> {med['engine member-steps/s'] / med['plain steps/s']:.2f}x "
               f"(median of the per-block ratios: {med['step ratio (per block)']:.2f}x)")
+    if "kernel" in parts:
+        print(f"model forward + backward at E = {engine.n_members}: tiled kernel {med['kernel tiled [ms]']:.2f} ms, "
+              f"autograd's path {med['kernel autograd [ms]']:.2f} ms -> "
+              f"{med['kernel autograd [ms]'] / med['kernel tiled [ms]']:.2f}x")
     if "flops" in parts:
         H, C = cfg.model.width, cfg.task.p
         n_train = engine.data.split.n_train.double()  # [E]
         useful = float((6 * n_train * H * C).mean())  # out layer: forward, input and weight gradients
-        computed = 6 * engine.data.split.train_idx.shape[1] * H * C
+        B = engine.data.split.train_idx.shape[1]  # padded rows; the tiled kernel computes its tile's longest member's
+        computed = statistics.mean(6 * r * H * C for e0, e1, r in tiles(engine.n_members, B, H, engine.train_rows)
+                                   for _ in range(e0, e1))
         plain = float((6 * n_train * H * C + 4 * n_train * 2 * C * H).mean())  # + one-hot fwd and weight grad
         peak = med["sgemm GFLOP/s"]
         e_rate, p_rate = med["engine member-steps/s"], med["plain steps/s"]
