@@ -24,7 +24,7 @@ class Chunk:
     index: int
     members: list[int]  # global member indices
     shared: dict[str, Any]  # settings shared by the chunk's members (applied to the base config)
-    overrides: list[dict[str, Any]] = field(default_factory=list)  # per-member settings
+    overrides: list[dict[str, Any]] = field(default_factory=list)  # per-member settings (padding copies last)
 
     @property
     def name(self) -> str:
@@ -103,7 +103,12 @@ def make_plan(cfg: RunConfig) -> Plan:
         size = members_per_fit(family_of(base).estimate_bytes, base, table)
         n_chunks = math.ceil(len(idx) / size)
         per = math.ceil(len(idx) / n_chunks)
+        # compiled fits: a short last chunk is completed with copies of its last member, so every chunk of the group
+        # has the same E (static shapes: its compiled graphs come from inductor's cache, CUDA graphs are captured
+        # at one size); the copies run but are not the sweep's members (results keep chunk.members only)
+        pad_to = per if base.train.compile or base.train.cuda_graphs else 0
         for c in range(n_chunks):
             part = list(range(c * per, min(len(idx), (c + 1) * per)))
-            chunks.append(Chunk(len(chunks), [idx[j] for j in part], shared, [overrides[j] for j in part]))
+            padding = [dict(overrides[part[-1]]) for _ in range(pad_to - len(part))]
+            chunks.append(Chunk(len(chunks), [idx[j] for j in part], shared, [overrides[j] for j in part] + padding))
     return Plan(keys, members, chunks)
