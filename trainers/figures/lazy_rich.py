@@ -123,7 +123,8 @@ def time_exponents(run_dirs: list[Path], window: tuple[float, float] | None = No
         for label, idx in _groups(rows).items():
             idx = [i for i in idx if not diverged[i]]
             row = {"run": run_dir.name, "model": cfg.model.name, "group": label, "task": cfg.task.name,
-                   "alpha": cfg.task.alpha, "r": cfg.task.r, "beta": beta, "predicted_lazy": pred["lazy"],
+                   "alpha": cfg.task.alpha if cfg.task.name == "powerlaw" else math.nan,
+                   "r": cfg.task.r if cfg.task.name == "powerlaw" else math.nan, "beta": beta, "predicted_lazy": pred["lazy"],
                    "predicted_rich": pred["rich"], "window_lo": w[0], "window_hi": w[1], "seeds": len(idx)}
             try:
                 fit = fit_exponent(steps.astype(float), L[idx], w, fit_floor=fit_floor, n_boot=n_boot)
