@@ -79,8 +79,8 @@ def _selected(section: str, part: dict, strict: bool) -> dict:
     name = part.get("name", DEFAULT_NAMES[section])
     own = set(settings_of(class_of(section, name)))
     extra = [k for k in part if k != "name" and k not in own]
-    if extra and strict and not FORMER_FLAT_KEYS[section] <= set(part):
-        raise not_applicable(section, name, extra[0])
+    if extra and strict and not FORMER_FLAT_KEYS[section] <= set(part):  # the last given: the command line's
+        raise not_applicable(section, name, extra[-1])  # overrides come after a config file's settings
     return {"name": name, **{k: v for k, v in part.items() if k != "name" and k in own}}
 
 
