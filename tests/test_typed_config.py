@@ -25,8 +25,8 @@ LEGACY = ROOT / "tests" / "fixtures" / "legacy"
 
 # The defaults of the flat ModelConfig / TaskConfig that the per-name classes replaced (trainers/config.py before)
 FORMER_MODEL = {"init_scale": 1.0, "act": None, "d_model": 128, "n_heads": 4, "d_head": 32, "d_mlp": 512,
-                "logit_for_equals": True, "width": 200, "depth": 3, "bias": True, "d_embed": 1, "projection_alpha": None,
-                "ridge": 0.0, "per_mode_lr": False, "parameterization": "mup", "gamma0": 1.0, "center": True,
+                "logit_for_equals": True, "width": 200, "depth": 3, "bias": True, "d_embed": 1,
+                "projection_alpha": None, "ridge": 0.0, "per_mode_lr": False, "parameterization": "mup", "gamma0": 1.0, "center": True,
                 "init": "balanced", "init_align": True}
 FORMER_TASK = {"operation": "a+b", "p": 113, "train_fraction": 0.3, "train_size": None, "label_noise": 0,
                "data_path": None, "dim": 1000, "alpha": 1.5, "r": 0.4, "noise_std": 0.0, "test_size": None,

@@ -65,9 +65,9 @@ def typed_value(key: str, tp, value: Any) -> Any:
 # oldest run directories read here). A section holding all of them was written by toylab itself, as a run
 # directory's config.yaml (perhaps copied and given as --config): it is read leniently.
 FORMER_FLAT_KEYS = {
-    "model": frozenset({"name", "init_scale", "act", "d_model", "n_heads", "d_head", "d_mlp", "logit_for_equals", "width",
-                        "depth", "bias", "d_embed", "projection_alpha", "ridge", "per_mode_lr", "parameterization",
-                        "gamma0", "center"}),
+    "model": frozenset({"name", "init_scale", "act", "d_model", "n_heads", "d_head", "d_mlp", "logit_for_equals",
+                        "width", "depth", "bias", "d_embed", "projection_alpha", "ridge", "per_mode_lr",
+                        "parameterization", "gamma0", "center"}),
     "task": frozenset({"name", "operation", "p", "train_fraction", "train_size", "label_noise", "data_path", "dim",
                        "alpha", "r", "noise_std", "test_size", "teacher_width", "teacher_act"}),
 }

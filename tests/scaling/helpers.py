@@ -21,7 +21,8 @@ def _small(defaults: dict, given: dict, classes: dict) -> dict:
 
 def config(task=None, model=None, optimizer=None, train=None, **top) -> dict:
     """A regression run config dict: power-law task, float64 on the CPU, no wandb, no progress bar."""
-    return {"task": _small({"name": "powerlaw", "dim": 32, "alpha": 1.5, "r": 0.4, "train_size": 64}, task or {}, TASKS),
+    small_task = {"name": "powerlaw", "dim": 32, "alpha": 1.5, "r": 0.4, "train_size": 64}
+    return {"task": _small(small_task, task or {}, TASKS),
             "model": _small({"name": "random_features", "width": 16}, model or {}, MODELS),
             "optimizer": {"name": "sgd", "lr": 0.2, **(optimizer or {})},
             "train": {"precision": "64", "device": "cpu", "progress": "none", "threads": 1, **(train or {})},

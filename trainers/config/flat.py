@@ -40,7 +40,8 @@ def _flat_section(section: str) -> type:
                 entry[1] = _default(f)
     names = tuple(classes)
     fields = [("name", Literal[names], dataclasses.field(default=DEFAULT_NAMES[section]))]
-    fields += [(k, t, dataclasses.field(default_factory=lambda d=d: copy.deepcopy(d))) for k, (t, d, _) in found.items()]
+    fields += [(k, t, dataclasses.field(default_factory=lambda d=d: copy.deepcopy(d)))
+               for k, (t, d, _) in found.items()]
     flat = dataclasses.make_dataclass(section, fields)
     doc = [f"{section} settings: ``name`` selects the {section}; the other settings apply to the {section}s named "
            f"after them.", "", "Args:", f"    name: the {section}: {', '.join(names)}"]
@@ -58,7 +59,8 @@ def flat_run_config() -> type:
             flat = _flat_section(f.name)
             fields.append((f.name, flat, dataclasses.field(default_factory=flat)))
         else:
-            fields.append((f.name, hints[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory)))
+            fields.append((f.name, hints[f.name],
+                           dataclasses.field(default=f.default, default_factory=f.default_factory)))
     flat = dataclasses.make_dataclass("RunConfig", fields)
     flat.__doc__ = RunConfig.__doc__
     return flat
