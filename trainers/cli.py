@@ -117,12 +117,12 @@ def _check_config_files(argv: list[str]):
 
 
 def parse_run_config(argv: list[str]):
+    _check_config_files(argv)  # before the parser's imports: a missing file answers at once
     from jsonargparse import ActionConfigFile, ArgumentParser
 
     from .config.flat import FlatRunConfig
     from .typed import config_from_dict
 
-    _check_config_files(argv)
     parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
     parser.add_class_arguments(FlatRunConfig, None)  # model and task: every name's settings (trainers.config.flat)

@@ -14,8 +14,7 @@ from typing import Any
 
 from toymodels.errors import ConfigError
 
-from .config import CHOICES, GroupConfig, RunConfig, class_of, settings_of
-from .config import setting_type as class_setting_type
+from .config import CHOICES, GroupConfig, RunConfig, applicable_type, class_of, settings_of
 from .config.flat import FlatRunConfig
 from .typed import config_from_dict, config_to_dict, typed_value
 
@@ -77,7 +76,7 @@ def coerce(key: str, value: Any, names: dict[str, str] | None = None) -> Any:
     t = setting_type(key)
     section, _, setting = key.partition(".")
     if names is not None and section in CHOICES:
-        t = class_setting_type(section, names[section], setting)
+        t = applicable_type(section, names[section], setting)
     if value is None and type(None) not in typing.get_args(t):
         raise ConfigError(key, "must be set")
     return typed_value(key, t, value)
@@ -88,7 +87,7 @@ def get_setting(cfg: RunConfig, key: str) -> Any:
     obj: Any = cfg
     parts = key.split(".")
     if parts[0] in CHOICES and len(parts) == 2:
-        class_setting_type(parts[0], getattr(cfg, parts[0]).name, parts[1])
+        applicable_type(parts[0], getattr(cfg, parts[0]).name, parts[1])
     for i, part in enumerate(parts):
         if isinstance(obj, dict):
             obj = obj.get(part, GroupConfig())

@@ -11,7 +11,7 @@ Per-member settings -- anything that does not change tensor shapes -- may differ
 (see ``trainers.members.PER_MEMBER``); ``members`` lists per-member overrides and ``seeds`` multiplies them.
 """
 from .base import ModelSettings, TaskSettings, settings_of
-from .choices import CHOICES, MODELS, TASKS, ModelConfig, TaskConfig, class_of, not_applicable, setting_type
+from .choices import CHOICES, MODELS, TASKS, ModelConfig, TaskConfig, applicable_type, class_of, not_applicable
 from .families.classification import (DigitsTaskConfig, LiuToyConfig, MLPConfig, MnistTaskConfig, ModularTaskConfig,
                                       TransformerConfig)
 from .families.deep_linear import DeepLinearConfig, LinearTeacherTaskConfig
@@ -26,4 +26,4 @@ __all__ = ["CHOICES", "MODELS", "TASKS", "DeepLinearConfig", "DigitsTaskConfig",
            "ModelConfig", "ModelSettings", "ModularTaskConfig", "OptimizerConfig", "PhaseConfig", "PowerLawTaskConfig",
            "ProbeConfig", "RandomFeaturesConfig", "RunConfig", "StreamSeeds", "SweepConfig", "TaskConfig",
            "TaskSettings", "TeacherTaskConfig", "TrainConfig", "TransformerConfig", "TwoLayerConfig", "WandbConfig",
-           "class_of", "not_applicable", "setting_type", "settings_of"]
+           "applicable_type", "class_of", "not_applicable", "settings_of"]

@@ -58,7 +58,7 @@ def not_applicable(section: str, name: str, setting: str) -> ConfigError:
                                                f"{', '.join(settings_of(class_of(section, name)))})")
 
 
-def setting_type(section: str, name: str, setting: str):
+def applicable_type(section: str, name: str, setting: str):
     """The declared type of ``section.setting`` in the class named ``name``, or ``not_applicable``."""
     cls = class_of(section, name)
     if setting != "name" and setting not in settings_of(cls):
