@@ -191,4 +191,4 @@ def test_help_lists_every_model_and_task_setting():
     for key in SETTINGS:
         if key.startswith(("model.", "task.")):
             assert f"--{key} " in out or f"--{key}\n" in out, key
-    assert "models mlp, liu_toy, deep_linear, random_features, two_layer" in " ".join(out.split())  # width's help
+    assert "applies to mlp, liu_toy, deep_linear, random_features, two_layer" in " ".join(out.split())  # width's help

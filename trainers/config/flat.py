@@ -43,9 +43,9 @@ def _flat_section(section: str) -> type:
     fields += [(k, t, dataclasses.field(default_factory=lambda d=d: copy.deepcopy(d)))
                for k, (t, d, _) in found.items()]
     flat = dataclasses.make_dataclass(section, fields)
-    doc = [f"{section} settings: ``name`` selects the {section}; the other settings apply to the {section}s named "
-           f"after them.", "", "Args:", f"    name: the {section}: {', '.join(names)}"]
-    doc += [f"    {k}: {section}s {', '.join(n)}" for k, (_, _, n) in found.items()]
+    doc = [f"{section} settings: ``name`` selects the {section} (trainers/config/families); each other setting "
+           f"applies to the {section}s it names", "", "Args:", f"    name: the {section}: {', '.join(names)}"]
+    doc += [f"    {k}: applies to {', '.join(n)}" for k, (_, _, n) in found.items()]
     flat.__doc__ = "\n".join(doc) + "\n"
     return flat
 
