@@ -4,8 +4,8 @@ import yaml
 
 from trainers.cli import main as toylab
 
-BASE = ["--task.p", "7", "--model.width", "8", "--train.max_steps", "2", "--train.progress", "none",
-        "--wandb.mode", "disabled", "--train.device", "cpu"]
+BASE = ["--task.p", "7", "--model.name", "mlp", "--model.width", "8", "--train.max_steps", "2", "--train.progress",
+        "none", "--wandb.mode", "disabled", "--train.device", "cpu"]
 
 
 def one_line(capsys, argv, *parts):

@@ -9,13 +9,17 @@ from trainers.build import build_engine
 from trainers.config import RunConfig
 from trainers.members import expand, with_settings
 
-TINY = {"task.p": 7, "model.width": 8, "model.d_model": 8, "model.d_mlp": 16, "model.n_heads": 2,
-        "model.d_head": 4, "train.device": "cpu"}
+TINY = {"task.p": 7, "train.device": "cpu"}
+SIZES = {"transformer": {"model.d_model": 8, "model.d_mlp": 16, "model.n_heads": 2, "model.d_head": 4}}  # else width 8
+
+
+def tiny(model: str) -> dict:
+    return {**TINY, "model.name": model, **SIZES.get(model, {"model.width": 8})}
 
 
 def classification(model: str, **extra):
     def build():
-        cfg = with_settings(RunConfig(), {**TINY, "model.name": model, **extra})
+        cfg = with_settings(RunConfig(), {**tiny(model), **extra})
         cfg.seeds = [0, 1, 2]
         return build_engine(cfg, expand(cfg), torch.device("cpu"))
     return build
@@ -106,7 +110,7 @@ def test_config_turns_compilation_on(monkeypatch):
 
     calls = []
     monkeypatch.setattr("toymodels.engines.base.EnsembleEngine.compile", lambda self, **kw: calls.append(kw) or self)
-    cfg = with_settings(RunConfig(), {**TINY, "model.name": "mlp", "train.compile": True, "train.cuda_graphs": True})
+    cfg = with_settings(RunConfig(), {**tiny("mlp"), "train.compile": True, "train.cuda_graphs": True})
     cfg.seeds = [0]
     configure_engine(build_engine(cfg, expand(cfg), torch.device("cpu")), cfg, torch.device("cpu"))
     assert calls == [{"mode": None}]  # CUDA graphs are for CUDA devices only

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from trainers.cli import main as toylab
 
-BASE = ["--task.p", "5", "--model.width", "4", "--model.depth", "2", "--train.max_steps", "2",
+BASE = ["--task.p", "5", "--model.name", "mlp", "--model.width", "4", "--model.depth", "2", "--train.max_steps", "2",
         "--train.device", "cpu", "--train.progress", "none", "--train.threads", "1", "--wandb.mode", "disabled",
         "--train.eval_every", "1"]
 

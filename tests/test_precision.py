@@ -9,9 +9,10 @@ from trainers.members import expand, with_settings
 
 
 def engine(precision: str, model: str = "mlp"):
-    cfg = with_settings(RunConfig(), {"task.p": 7, "model.name": model, "model.width": 16, "model.d_model": 16,
-                                      "model.d_mlp": 32, "model.n_heads": 2, "model.d_head": 8,
-                                      "train.device": "cpu", "train.precision": precision})
+    sizes = {"model.d_model": 16, "model.d_mlp": 32, "model.n_heads": 2, "model.d_head": 8} \
+        if model == "transformer" else {"model.width": 16}
+    cfg = with_settings(RunConfig(), {"task.p": 7, "model.name": model, **sizes, "train.device": "cpu",
+                                      "train.precision": precision})
     cfg.seeds = [0, 1]
     device = torch.device("cpu")
     return configure_engine(build_engine(cfg, expand(cfg), device), cfg, device)

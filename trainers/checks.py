@@ -6,7 +6,7 @@ import math
 
 from toymodels.errors import ConfigError
 
-from .config import RunConfig
+from .config import RunConfig, settings_of
 from .members import MemberTable
 
 
@@ -29,11 +29,15 @@ def _range(members: MemberTable, key: str, lo: float, hi: float = math.inf, lo_o
 def check_settings(cfg: RunConfig, members: MemberTable):
     """The generic checks (ranges and shapes of the shared settings)."""
     m, o, tr = cfg.model, cfg.optimizer, cfg.train
-    _range(members, "task.label_noise", 0)
+    has = set(settings_of(type(m))) | {f"task.{k}" for k in settings_of(type(cfg.task))}  # the chosen classes' own
+    if "task.label_noise" in has:
+        _range(members, "task.label_noise", 0)
     _range(members, "model.init_scale", 0, lo_open=True)
-    _range(members, "model.width", 1)
+    if "width" in has:
+        _range(members, "model.width", 1)
     for key in ("d_model", "n_heads", "d_head", "d_mlp", "depth", "d_embed"):
-        _check(getattr(m, key) >= 1, f"model.{key}", f"must be >= 1 (got {getattr(m, key)})")
+        if key in has:
+            _check(getattr(m, key) >= 1, f"model.{key}", f"must be >= 1 (got {getattr(m, key)})")
     _range(members, "optimizer.lr", 0)
     _range(members, "optimizer.weight_decay", 0)
     _range(members, "optimizer.eps", 0, lo_open=True)

@@ -117,17 +117,17 @@ def _check_config_files(argv: list[str]):
 
 
 def parse_run_config(argv: list[str]):
+    _check_config_files(argv)  # before the parser's imports: a missing file answers at once
     from jsonargparse import ActionConfigFile, ArgumentParser
 
-    from .config import RunConfig
+    from .config.flat import FlatRunConfig
     from .typed import config_from_dict
 
-    _check_config_files(argv)
     parser = ArgumentParser(prog="toylab fit", exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML run config")
-    parser.add_class_arguments(RunConfig, None)
-    try:
-        ns = parser.parse_args(argv)
+    parser.add_class_arguments(FlatRunConfig, None)  # model and task: every name's settings (trainers.config.flat)
+    try:  # only the values the user gave: pydantic fills the defaults of the class model.name / task.name select
+        ns = parser.parse_args(argv, defaults=False)
     except Exception as err:  # jsonargparse reports unknown keys and bad types as argparse errors
         raise UsageError(_jsonargparse_message(err)) from None
     data = ns.as_dict()

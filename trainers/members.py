@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import typing
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from typing import Any
 
 from toymodels.errors import ConfigError
 
-from .config import GroupConfig, RunConfig
+from .config import CHOICES, GroupConfig, RunConfig, applicable_type, class_of, settings_of
+from .config.flat import FlatRunConfig
 from .typed import config_from_dict, config_to_dict, typed_value
 
 PER_MEMBER = (
@@ -43,12 +44,14 @@ def _leaf_keys(cls, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-SETTINGS = {k: t for k, t in _leaf_keys(RunConfig).items()
+# every settable key: the model's and task's are the union of their per-name classes' settings
+SETTINGS = {k: t for k, t in _leaf_keys(FlatRunConfig).items()
             if k not in _NOT_A_SETTING and not k.startswith(_SWEEP_ONLY)}
 
 
 def setting_type(key: str):
-    """The declared type of a dotted setting, or a ConfigError naming the key (with a did-you-mean)."""
+    """The declared type of a dotted setting (for model and task keys: in any of their classes), or a ConfigError
+    naming the key (with a did-you-mean)."""
     for pattern, t in SETTINGS.items():
         if fnmatch.fnmatchcase(key, pattern):
             return t
@@ -61,17 +64,30 @@ def is_per_member(key: str) -> bool:
     return any(fnmatch.fnmatchcase(key, p) for p in PER_MEMBER)
 
 
-def coerce(key: str, value: Any) -> Any:
-    """``value`` as the declared type of setting ``key`` (numbers from YAML strings too), or a ConfigError."""
+def selected_names(cfg: RunConfig, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """The model's and task's names: ``model.name`` / ``task.name`` of ``overrides`` if set, else the config's."""
+    return {s: (overrides or {}).get(f"{s}.name", getattr(cfg, s).name) for s in CHOICES}
+
+
+def coerce(key: str, value: Any, names: dict[str, str] | None = None) -> Any:
+    """``value`` as the declared type of setting ``key`` (numbers from YAML strings too), or a ConfigError. With
+    ``names`` (``selected_names``), a model or task key is typed by the class of that name, and one that class does
+    not have is a ConfigError; without (no config at hand), by the type the key has in any class."""
     t = setting_type(key)
+    section, _, setting = key.partition(".")
+    if names is not None and section in CHOICES:
+        t = applicable_type(section, names[section], setting)
     if value is None and type(None) not in typing.get_args(t):
         raise ConfigError(key, "must be set")
     return typed_value(key, t, value)
 
 
 def get_setting(cfg: RunConfig, key: str) -> Any:
+    """The value of a dotted setting in ``cfg`` (a model or task key its class does not have: a ConfigError)."""
     obj: Any = cfg
     parts = key.split(".")
+    if parts[0] in CHOICES and len(parts) == 2:
+        applicable_type(parts[0], getattr(cfg, parts[0]).name, parts[1])
     for i, part in enumerate(parts):
         if isinstance(obj, dict):
             obj = obj.get(part, GroupConfig())
@@ -80,11 +96,28 @@ def get_setting(cfg: RunConfig, key: str) -> Any:
     return obj
 
 
+def _switched(section: str, old, name: str) -> dict:
+    """The settings of section ``section`` switched to the class named ``name``: the old class's settings that were
+    changed from their defaults and that the new class also has carry over; the rest are the new class's defaults."""
+    new, default = class_of(section, name), type(old)()
+    shared = set(settings_of(new)) & set(settings_of(type(old)))
+    data = asdict(old)
+    return {"name": name, **{k: data[k] for k in settings_of(type(old))
+                             if k in shared and getattr(old, k) != getattr(default, k)}}
+
+
 def with_settings(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """A copy of ``cfg`` with dotted overrides applied (keys and values checked)."""
+    """A copy of ``cfg`` with dotted overrides applied (keys and values checked). An override of ``model.name`` or
+    ``task.name`` switches that section's class first (``_switched``); every other override must be a setting of the
+    selected class."""
     data = config_to_dict(cfg)
+    for section in CHOICES:
+        key = f"{section}.name"
+        if key in overrides and coerce(key, overrides[key]) != data[section]["name"]:
+            data[section] = _switched(section, getattr(cfg, section), coerce(key, overrides[key]))
+    names = {s: data[s]["name"] for s in CHOICES}
     for key, value in overrides.items():
-        value = coerce(key, value)
+        value = coerce(key, value, names)
         node = data
         parts = key.split(".")
         for part in parts[:-1]:
@@ -149,7 +182,7 @@ def expand(cfg: RunConfig, allow_shared: bool = False) -> MemberTable:
         for key, value in entry.items():
             if key in ("members", "seeds"):
                 raise ConfigError(f"members[{i}].{key}", "cannot be set per member")
-            value = coerce(key, value)
+            value = coerce(key, value, selected_names(cfg, entry if allow_shared else None))
             if not allow_shared and not is_per_member(key):
                 raise ConfigError(key, "changes tensor shapes or the model, so it cannot differ between the members "
                                        "of one fit; use toylab sweep")

@@ -42,8 +42,9 @@ def read_config_dict(run_dir: Path) -> dict:
 
 
 def read_run_config(run_dir: Path) -> RunConfig:
-    """The typed, fully resolved config of a run directory."""
-    return config_from_dict(read_config_dict(run_dir))
+    """The typed, fully resolved config of a run directory. Read leniently: a model or task setting that its name
+    does not have is dropped (run directories written before the per-name config classes hold every setting)."""
+    return config_from_dict(read_config_dict(run_dir), strict=False)
 
 
 def read_members(run_dir: Path) -> list[dict]:

@@ -105,9 +105,9 @@ BAD = [
     (["--optimizer.weight_decay", "-0.1"], "optimizer.weight_decay"),
     (["--optimizer.weight_decay", "0.1", "--model.ridge", "0.05"], "model.ridge"),  # the L2 penalty set twice
     (["--model.act", "relu"], "task.test_size"),
-    (["--model.name", "two_layer"], "model.name"),
+    (["--model.name", "two_layer"], "model.per_mode_lr"),  # a random_features setting of the config
     (["--task.noise_std", "-1"], "task.noise_std"),
-    (["--task.name", "teacher"], "task.name"),
+    (["--task.name", "teacher"], "task.r"),  # a powerlaw setting of the config
 ]
 
 

@@ -22,7 +22,8 @@ def test_members_are_exact_gd_on_their_own_data(model):
     """Through the engine's training step: every member equals simulate.gd_weights (exact spectral GD) on the data
     its seeds give it, at its own N, P, lr and sigma."""
     members = [{k: v for k, v in m.items() if model == "random_features" or k != "model.width"} for m in MIXED]
-    eng = engine_of(config(task={"dim": 40, "train_size": 50, "noise_std": 0.3}, model={"name": model, "width": 30},
+    width = {"width": 30} if model == "random_features" else {}
+    eng = engine_of(config(task={"dim": 40, "train_size": 50, "noise_std": 0.3}, model={"name": model, **width},
                            members=members))
     steps = 37
     for s in range(steps):

@@ -57,8 +57,8 @@ def _reference(engine, e, act, mult):
 @pytest.mark.parametrize("task, act", [("powerlaw", "relu"), ("teacher", "tanh"), ("powerlaw", "linear")])
 def test_member_equals_plain_pytorch_sgd_float64(param, task, act):
     D = 12
-    cfg = config(task={"name": task, "dim": D, "train_size": 24, "test_size": 7, "noise_std": 0.2, "alpha": 1.5,
-                       "r": 0.4, **({"teacher_width": 3, "teacher_act": "relu"} if task == "teacher" else {})},
+    own = {"teacher_width": 3, "teacher_act": "relu"} if task == "teacher" else {"alpha": 1.5, "r": 0.4}
+    cfg = config(task={"name": task, "dim": D, "train_size": 24, "test_size": 7, "noise_std": 0.2, **own},
                  model={"name": "two_layer", "width": 11, "act": act, "parameterization": param},
                  optimizer={"lr": 0.1}, members=MIXED)
     eng = engine_of(cfg)

@@ -32,7 +32,7 @@ from .two_layer_checks import check_two_layer
 def build_table(cfg: RunConfig) -> TaskTable:
     if cfg.task.name == "modular":
         return symbolic_table(cfg.task.operation, cfg.task.p)
-    return image_table(cfg.task.name, cfg.task.data_path)
+    return image_table(cfg.task.name, cfg.task.data_path if cfg.task.name == "mnist" else None)
 
 
 def output_dim(cfg: RunConfig, table: TaskTable) -> int:
@@ -153,7 +153,8 @@ class Classification(Family):
             # residual, q/k/v of three positions, attention, MLP pre/post, logits (+ their softmax)
             per_row = 3 * m.d_model + 9 * m.n_heads * m.d_head + 3 * m.n_heads + 2 * m.d_mlp + 2 * model.W_U.shape[-1]
         else:
-            per_row = (m.depth + 1) * m.width * 2 + 64
+            depth = 2 if m.name == "two_layer" else m.depth  # weight layers
+            per_row = (depth + 1) * m.width * 2 + 64
         rows = cfg.train.batch_size or n_train
         act = E * max(rows * per_row * 2, min(n_rows, cfg.train.eval_chunk_rows or n_rows) * per_row)
         return (n_params * (1 + state) + act) * bytes_per
@@ -193,8 +194,9 @@ class Classification(Family):
     def callbacks(self, cfg: RunConfig, engine: ClassificationEngine, run_dir: Path) -> list:
         pc, out = cfg.probes, []
         if pc.representation:
-            operation = cfg.task.operation if cfg.task.name == "modular" else cfg.task.name
-            probe = RepresentationProbe(engine.data, operation, cfg.task.p, pc.rows, pc.rqi_delta,
+            modular = cfg.task.name == "modular"  # image tables have no operation or modulus (p = 0: no Fourier)
+            probe = RepresentationProbe(engine.data, cfg.task.operation if modular else cfg.task.name,
+                                        cfg.task.p if modular else 0, pc.rows, pc.rqi_delta,
                                         logits=cfg.loss.name != "mse")
             out.append(probes.representation(cfg, probe, run_dir))
         if pc.spectra:

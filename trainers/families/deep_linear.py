@@ -39,11 +39,16 @@ def _sizes(cfg: RunConfig) -> tuple[int, int]:
     return (int(t.dim), 1) if t.name == "powerlaw" else (int(t.dim), int(t.out_dim))
 
 
+def whitened(cfg: RunConfig) -> bool:
+    """Are each member's rows made exactly white (the linear_teacher task's ``whiten``)?"""
+    return cfg.task.name == "linear_teacher" and cfg.task.whiten
+
+
 def theory_applies(cfg: RunConfig, P: list, sigmas: list[float]) -> bool:
     """Saxe et al.'s dynamics are exact for the flow from a balanced init along the teacher's modes, on the
     population loss or on whitened noiseless rows (the discrete steps differ from the flow at first order in lr)."""
-    m, t = cfg.model, cfg.task
-    rows_ok = all(p is None for p in P) or (t.whiten and all(s == 0 for s in sigmas))
+    m = cfg.model
+    rows_ok = all(p is None for p in P) or (whitened(cfg) and all(s == 0 for s in sigmas))
     return m.init == "balanced" and m.init_align and rows_ok and cfg.train.batch_size is None
 
 
@@ -143,8 +148,6 @@ class DeepLinear(Family):
                 raise ConfigError("task.alpha", f"must be > 1 (got {t.alpha})")
             if not t.r > 0:
                 raise ConfigError("task.r", f"must be > 0 (got {t.r})")
-            if t.whiten:
-                raise ConfigError("task.whiten", "whitens the linear_teacher task's rows only")
         for P in members.column("task.train_size"):
             if P is not None and not P >= 1:
                 raise ConfigError("task.train_size", f"P must be >= 1, or null for the population loss (got {P})")
@@ -193,7 +196,7 @@ class DeepLinear(Family):
         P = None if all(p is None for p in P) else [int(p) for p in P]
         sigmas = [float(s) for s in members.column("task.noise_std")]
         data = build_deep_linear_data(task, model, P, members.stream_seeds("data"), members.stream_seeds("noise"),
-                                      members.stream_seeds("teacher"), sigmas, whiten=t.whiten)
+                                      members.stream_seeds("teacher"), sigmas, whiten=whitened(cfg))
         u0 = [float(s) for s in members.column("model.init_scale")]
         frames = (data.U, data.V) if m.init == "balanced" and m.init_align else None
         model.reset_parameters(members.stream_seeds("init"), u0, frames)

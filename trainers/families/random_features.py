@@ -31,6 +31,16 @@ from .regression_checks import check_positive_lr, check_squared_loss_and_filters
 F64 = torch.float64
 
 
+def activation(cfg: RunConfig) -> str:
+    """The features' activation: random_features' model.act (default linear); the linear model has none."""
+    return (cfg.model.act or "linear") if cfg.model.name == "random_features" else "linear"
+
+
+def projection_alpha(cfg: RunConfig) -> float | None:
+    """random_features' projection spectrum exponent (None: isotropic; the linear model has no projection)."""
+    return cfg.model.projection_alpha if cfg.model.name == "random_features" else None
+
+
 def widths(cfg: RunConfig, members: MemberTable) -> list[int]:
     if cfg.model.name == "linear":
         return [int(cfg.task.dim)] * len(members)
@@ -40,7 +50,7 @@ def widths(cfg: RunConfig, members: MemberTable) -> list[int]:
 def step_sizes(cfg: RunConfig, members: MemberTable) -> list[float]:
     """The lr each member actually steps with (optimizer.lr, times M/N with model.per_mode_lr)."""
     lr = [float(x) for x in members.column("optimizer.lr")]
-    if not cfg.model.per_mode_lr:
+    if cfg.model.name != "random_features" or not cfg.model.per_mode_lr:
         return lr
     return [x * cfg.task.dim / n for x, n in zip(lr, widths(cfg, members))]
 
@@ -51,7 +61,7 @@ def member_spec(cfg: RunConfig, members: MemberTable) -> MemberSpec:
     N = torch.tensor(widths(cfg, members), dtype=F64) if cfg.model.name == "random_features" else None
     return MemberSpec(N, col("task.train_size"), torch.tensor(step_sizes(cfg, members), dtype=F64),
                       col("task.noise_std"), torch.tensor(l2_lambdas(members), dtype=F64), col("optimizer.momentum"),
-                      col("optimizer.warmup_steps"), cfg.model.act or "linear", cfg.model.projection_alpha,
+                      col("optimizer.warmup_steps"), activation(cfg), projection_alpha(cfg),
                       cfg.train.batch_size)
 
 
@@ -63,7 +73,7 @@ def _projections(cfg: RunConfig, members: MemberTable, N: list[int], dtype, devi
     last = None
     for e in sorted(range(E), key=lambda i: (seeds[i], N[i])):  # equal (seed, N): drawn once
         if last is None or last[0] != (seeds[e], N[e]):
-            last = ((seeds[e], N[e]), sample_projection(M, N[e], [seeds[e]], cfg.model.projection_alpha)[0])
+            last = ((seeds[e], N[e]), sample_projection(M, N[e], [seeds[e]], projection_alpha(cfg))[0])
         F[e, :, :N[e]] = last[1].to(device=device, dtype=dtype)
     return F
 
@@ -85,19 +95,12 @@ class RandomFeatures(Family):
             if s != 1:
                 raise ConfigError("model.init_scale", f"regression models start from zero (the GD theory's start); "
                                                       f"leave it at 1 (got {s})")
-        act = m.act or "linear"
-        if m.name == "linear":
-            if act != "linear":
-                raise ConfigError("model.act", f"the linear model has no activation (got {m.act}); use "
-                                               f"random_features")
-            if m.projection_alpha is not None or m.per_mode_lr:
-                raise ConfigError("model.projection_alpha" if m.projection_alpha is not None else "model.per_mode_lr",
-                                  "applies to random_features only")
-        elif act not in ACTIVATIONS:
+        act, alpha = activation(cfg), projection_alpha(cfg)
+        if act not in ACTIVATIONS:
             raise ConfigError("model.act", f"must be one of {', '.join(sorted(ACTIVATIONS))} for random_features "
                                            f"(got {act})")
-        if m.projection_alpha is not None and not m.projection_alpha >= 0:
-            raise ConfigError("model.projection_alpha", f"must be >= 0 or null (isotropic) (got {m.projection_alpha})")
+        if alpha is not None and not alpha >= 0:
+            raise ConfigError("model.projection_alpha", f"must be >= 0 or null (isotropic) (got {alpha})")
         if act != "linear" and not (t.test_size or 0) >= 1:
             raise ConfigError("task.test_size", f"nonlinear features ({act}) have no exact population loss: set a "
                                                 f"held-out size >= 1")
@@ -117,8 +120,7 @@ class RandomFeatures(Family):
         N = max(widths(cfg, members))
         P = max(int(p) for p in members.column("task.train_size"))
         b = 8 if cfg.train.precision == "64" else 4
-        act = (cfg.model.act or "linear") != "linear"
-        T = int(cfg.task.test_size or 0) if act else 0
+        T = int(cfg.task.test_size or 0) if activation(cfg) != "linear" else 0
         resident = E * (P + T) * N * b + (E * M * N * b if cfg.model.name == "random_features" else 0) + 4 * E * N * b
         B = cfg.train.batch_size or 0
         step = E * (2 * B * N + 3 * P) * b
@@ -132,7 +134,7 @@ class RandomFeatures(Family):
         dtype = F64 if cfg.train.precision == "64" else torch.float32
         task = PowerLawTask(int(t.dim), float(t.alpha), float(t.r), 0.0)  # sigma is per member
         N = widths(cfg, members)
-        act = m.act or "linear"
+        act = activation(cfg)
         F = _projections(cfg, members, N, dtype, device) if m.name == "random_features" else None
         mu0 = float(ge_coefficients(act, preactivation_variance(task.eta))[0]) if act != "linear" else 0.0
         model = EnsembleRandomFeatures(E, task.M, F, N, act, mu0).to(device=device, dtype=dtype)

@@ -44,11 +44,7 @@ class TwoLayer(Family):
     models = ("two_layer",)
 
     def validate(self, cfg: RunConfig, members: MemberTable):
-        t, m = cfg.task, cfg.model
-        for key, value in (("model.projection_alpha", m.projection_alpha is not None),
-                           ("model.per_mode_lr", m.per_mode_lr)):
-            if value:
-                raise ConfigError("model.name", f"two_layer takes no random-feature settings: unset {key}")
+        t = cfg.task
         check_task_and_sizes(cfg, members)
         act = check_two_layer(cfg, members)
         if t.name == "teacher":
@@ -57,8 +53,6 @@ class TwoLayer(Family):
             if (t.teacher_act or act) not in TEACHER_ACTIVATIONS:
                 raise ConfigError("task.teacher_act", f"must be one of {', '.join(TEACHER_ACTIVATIONS)} "
                                                       f"(got {t.teacher_act})")
-        elif t.teacher_act is not None:
-            raise ConfigError("task.teacher_act", "applies to the teacher task only")
         l2_lambdas(members)
         check_positive_lr(members)
         if not two_layer_exact(cfg) and not (t.test_size or 0) >= 1:

@@ -117,13 +117,15 @@ def time_exponents(run_dirs: list[Path], window: tuple[float, float] | None = No
         steps, L = run.history(metric)
         rows = run.members()
         diverged = [r.get("diverged") == "True" for r in rows]
-        beta = 2 * cfg.task.r if cfg.task.name == "powerlaw" else math.nan
+        powerlaw = cfg.task.name == "powerlaw"  # capacity alpha and source r (the teacher task has neither)
+        alpha, source = (cfg.task.alpha, cfg.task.r) if powerlaw else (math.nan, math.nan)
+        beta = 2 * source if powerlaw else math.nan
         pred = predictions(beta) if math.isfinite(beta) else {"lazy": math.nan, "rich": math.nan}
         w = window or (1, float(steps.max()))
         for label, idx in _groups(rows).items():
             idx = [i for i in idx if not diverged[i]]
             row = {"run": run_dir.name, "model": cfg.model.name, "group": label, "task": cfg.task.name,
-                   "alpha": cfg.task.alpha, "r": cfg.task.r, "beta": beta, "predicted_lazy": pred["lazy"],
+                   "alpha": alpha, "r": source, "beta": beta, "predicted_lazy": pred["lazy"],
                    "predicted_rich": pred["rich"], "window_lo": w[0], "window_hi": w[1], "seeds": len(idx)}
             try:
                 fit = fit_exponent(steps.astype(float), L[idx], w, fit_floor=fit_floor, n_boot=n_boot)

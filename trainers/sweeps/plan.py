@@ -14,7 +14,7 @@ from ..config import RunConfig
 from ..device import members_per_fit
 from ..families import family_of
 from ..families.classification import build_table
-from ..members import MemberTable, coerce, is_per_member, with_settings
+from ..members import MemberTable, coerce, is_per_member, selected_names, with_settings
 from ..validate import validate
 from .grid import expand_grid
 
@@ -83,7 +83,8 @@ def make_plan(cfg: RunConfig) -> Plan:
     for point in points:
         for entry in entries:
             for s in seeds:
-                m = {**{k: coerce(k, v) for k, v in entry.items()}, **point}
+                m = {**entry, **point}  # each value typed by the class its model / task name selects
+                m = {k: coerce(k, v, selected_names(cfg, m)) for k, v in m.items()}
                 m["seed"] = int(m.get("seed", cfg.seed) if s is None else s)
                 members.append(m)
     groups: dict[str, list[int]] = {}

@@ -1,83 +1,9 @@
-"""The run configuration: YAML files and dotted command-line overrides map onto these dataclasses
-(parsed by jsonargparse, which rejects unknown keys and badly typed values).
-
-Per-member settings -- anything that does not change tensor shapes -- may differ between the members of one fit
-(see ``trainers.members.PER_MEMBER``); ``members`` lists per-member overrides and ``seeds`` multiplies them.
-"""
+"""The sections of a run configuration that every model and task shares: loss, optimiser, gradient filters, random
+streams, training, probes, wandb and sweep (the model's and task's own settings: ``trainers.config.families``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
-
-
-@dataclass
-class TaskConfig:
-    """What to learn. ``name``: modular (any operation of toymodels.tasks.OPERATIONS), digits or mnist
-    (classification); powerlaw (Gaussian data with power-law covariance and target), teacher (a two-layer
-    teacher network) or linear_teacher (a linear map with chosen singular values, deep linear nets) for
-    regression."""
-
-    name: Literal["modular", "digits", "mnist", "powerlaw", "teacher", "linear_teacher"] = "modular"
-    operation: str = "a+b"
-    p: int = 113
-    train_fraction: Optional[float] = 0.3  # of the table (floor), unless train_size is set
-    train_size: Optional[int] = None
-    label_noise: int = 0  # number of training answers replaced by a wrong class
-    data_path: Optional[str] = None  # MNIST .npz (x_train, y_train, x_test, y_test)
-    # regression tasks (powerlaw, teacher): P is train_size
-    dim: int = 1000  # input dimension M (number of modes)
-    alpha: float = 1.5  # capacity: eta_k ~ k^-alpha
-    r: float = 0.4  # source: eta_k wbar_k^2 ~ k^-(1 + 2 alpha r)
-    noise_std: float = 0.0  # label noise sigma
-    test_size: Optional[int] = None  # held-out rows for models without an exact population loss
-    teacher_width: int = 4  # teacher task: hidden units of the teacher
-    teacher_act: Optional[str] = None  # teacher task: relu|tanh|quadratic|linear (None: the student's model.act)
-    # linear_teacher: y = W* x + sigma eps, W* = U diag(singular_values) V^T [out_dim, dim], x ~ N(0, I_dim);
-    # train_size null trains on the exact population loss
-    out_dim: int = 1
-    singular_values: list[float] = field(default_factory=lambda: [3.0, 2.0, 1.0])
-    whiten: bool = False  # make each member's rows exactly white (X^T X / P = I): Saxe et al.'s assumption
-
-
-@dataclass
-class ModelConfig:
-    """``name``: transformer (Nanda), mlp (one-hot pairs or images), liu_toy (embedding + MLP decoder); linear and
-    random_features (regression); two_layer (f = a . act(W x) in a lazy-to-rich parameterisation: any task)."""
-
-    name: Literal["transformer", "mlp", "liu_toy", "linear", "random_features", "two_layer", "deep_linear"] = \
-        "transformer"
-    init_scale: float = 1.0  # multiplies every initial parameter (Omnigrok's alpha)
-    # activation (toymodels.activations; "identity" is an alias of "linear"): relu (transformer, mlp, two_layer),
-    # tanh (liu_toy), linear (random_features) by default; mlp / liu_toy: relu|tanh|gelu|quadratic|linear;
-    # two_layer: relu|tanh|quadratic|linear; random_features: relu|abs|tanh|erf|linear
-    act: Optional[str] = None
-    # transformer
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    d_mlp: int = 512
-    logit_for_equals: bool = True  # an output logit for the "=" token too, as in Nanda's code
-    # mlp and liu_toy decoder; deep_linear: hidden width and depth L
-    width: int = 200
-    depth: int = 3  # weight layers
-    bias: bool = True
-    # liu_toy
-    d_embed: int = 1
-    # random_features (width = N features): projection spectrum k^-projection_alpha (None: isotropic N(0, 1/M))
-    projection_alpha: Optional[float] = None
-    # the L2 penalty lambda of the regression objectives ((1/P)|y - Z v|^2 + lambda |v|^2: SCIENCE.md's lambda), per
-    # member: an alias of optimizer.weight_decay, whose one name it is in every family (lambda = weight_decay / 2)
-    ridge: float = 0.0
-    # random_features: step with lr * M / N so the per-mode rate is the same at every width (Bordelon et al.)
-    per_mode_lr: bool = False
-    # two_layer: f(x) = a . act(W x) in a parameterisation with richness gamma0 (lazy <-> rich)
-    parameterization: Literal["ntk", "standard", "mup"] = "mup"
-    gamma0: float = 1.0  # per member; SGD's lr is multiplied by gamma0^2 (and by N for mup)
-    center: bool = True  # two_layer: train f - f0 (f0: the network at its initial weights)
-    # deep_linear: balanced (the product's singular values are init_scale, Saxe et al.'s small-init picture) or
-    # random (N(0, init_scale^2 / fan_in)); init_align: the balanced init along the teacher's singular vectors
-    init: Literal["balanced", "random"] = "balanced"
-    init_align: bool = True
 
 
 @dataclass
@@ -212,22 +138,3 @@ class SweepConfig:
     address: Optional[str] = None  # Ray cluster address; None starts a local Ray instance
     wandb_per_point: bool = False  # one wandb run per grid point (group = sweep name) besides the sweep's run
     phase: PhaseConfig = field(default_factory=PhaseConfig)
-
-
-@dataclass
-class RunConfig:
-    name: str = "run"
-    out_dir: str = "runs"
-    seed: int = 0
-    seeds: Optional[list[int]] = None  # one member per seed (times each entry of `members`)
-    members: list[dict[str, Any]] = field(default_factory=list)  # per-member overrides, dotted keys
-    streams: StreamSeeds = field(default_factory=StreamSeeds)
-    task: TaskConfig = field(default_factory=TaskConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    filters: FilterConfig = field(default_factory=FilterConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    probes: ProbeConfig = field(default_factory=ProbeConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
