@@ -26,7 +26,7 @@ from trainers.families.classification import standalone
 from trainers.members import expand, with_settings
 from trainers.module import EnsembleModule
 
-PRESETS = {
+PRESETS = {  # the transformer's sizes; an MLP takes the preset's p and --width
     "cpu": {"task.p": 23, "model.d_model": 32, "model.n_heads": 2, "model.d_head": 16, "model.d_mlp": 128},
     "nanda": {"task.p": 113, "model.d_model": 128, "model.n_heads": 4, "model.d_head": 32, "model.d_mlp": 512},
 }
@@ -42,6 +42,7 @@ def config(args, E: int) -> tuple[RunConfig, object]:
             "optimizer.weight_decay": 1.0, "optimizer.betas": [0.9, 0.98], "train.device": args.device,
             "train.max_steps": args.steps, "wandb.mode": "disabled", "train.progress": "none"}
     if args.model == "mlp":
+        over = {k: v for k, v in over.items() if not k.startswith("model.") or k == "model.name"}
         over.update({"model.width": args.width, "model.depth": 3})
     cfg = with_settings(RunConfig(), over)
     cfg.seeds = list(range(E))
