@@ -52,7 +52,8 @@ class EnsembleModel(nn.Module):
 
     def forward_rows(self, x: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
         """The forward pass on per-member inputs [E, B, ...] of which member e uses only its first ``rows[e]`` rows
-        (None: all). A model may skip the rest (their outputs are then zero); by default it computes them all."""
+        (None: all). A model may skip the rest (their outputs are then meaningless: the loss must mask them, as
+        the valid mask of the batch does); by default it computes them all."""
         return self(x)
 
     def group_of(self, name: str) -> str:

@@ -4,7 +4,7 @@ out[e, n] = act(W0[e, a_n] + W0[e, p + b_n] + b0[e]) @ W1[e] + b1[e]
 
 Autograd's version materialises the hidden activations [E, B, H] several times (the pair sum, act, its backward),
 and at the README's main job (E = 20, B = 576, H = 256: 11.8 MB each) none of them fits in L2, so its elementwise
-passes and the embedding gradient run at memory speed. Here each tile of a few members and rows runs its whole chain
+passes and the embedding gradient run at memory speed. Here each tile of a few members runs its whole chain
 -- lookup, activation, output GEMM; in the backward, recomputed lookup, weight-gradient GEMM, input-gradient GEMM,
 activation derivative, index_add into the embedding's gradient -- while its activations stay in cache, and nothing
 [E, B, H] is kept between forward and backward. Hand-written because no library op fuses a lookup, an activation
@@ -13,7 +13,8 @@ batched over the tile's members; the loop runs over tiles. ``scripts/bench_main_
 with autograd's path on the main job's shapes.
 
 A member's rows past ``rows[e]`` (the padding of members with smaller training sets, in full-batch training) are
-skipped tile by tile: their outputs are zero and they receive no gradient (the loss masks them anyway).
+skipped tile by tile: their outputs hold only the output bias (zero without one) and pass no gradient to the
+hidden layer; the loss masks them.
 """
 from __future__ import annotations
 
