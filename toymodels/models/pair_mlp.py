@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..activations import activation, derivative
+from .base import flat_rows
 
 TILE_ELEMENTS = 1 << 18  # activations per tile (1 MiB of float32: one core's L2 on the machine it was tuned on)
 
@@ -110,9 +111,7 @@ def tiled_pair_mlp(W0: torch.Tensor, b0: torch.Tensor | None, W1: torch.Tensor, 
     """act(W0[e, a] + W0[e, b] + b0[e]) @ W1[e] + b1[e] per member, in tiles. W0 [E, V, H] (rows a and b of it:
     the one-hot pair's two halves, b already offset), W1 [E, H, C], a, b [E, B] per-member rows, mask [E, H] (hidden
     units in use) or None, rows [E] (rows each member uses; None: all B). Returns [E, B, C]."""
-    E, V = W0.shape[0], W0.shape[1]
-    offsets = torch.arange(0, E * V, V, device=a.device)[:, None]  # member e's rows start at e * V
-    plan = tiles(E, a.shape[1], W0.shape[-1], rows)
+    plan = tiles(W0.shape[0], a.shape[1], W0.shape[-1], rows)
     m = None if mask is None else mask.to(W0.dtype)
-    pairs = torch.stack([a + offsets, b + offsets], -1)  # [E, B, 2] rows of W0 flattened to [E * V, H]
+    _, pairs = flat_rows(W0, torch.stack([a, b], -1))  # [E, B, 2] rows of W0 flattened to [E * V, H]
     return _TiledPairMLP.apply(W0, b0, W1, b1, pairs, m, act, plan)
