@@ -19,6 +19,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from trainers.allocator import keep_freed_memory
 from trainers.build import build_engine
 from trainers.config import RunConfig
 from trainers.device import configure_precision
@@ -159,6 +160,8 @@ def main():
     Es = [int(e) for e in (args.members or ("1,4,16" if cpu else "1,16,64,256")).split(",")]
     cfg, _ = config(args, 1)
     configure_precision(cfg, device)
+    if cpu:
+        keep_freed_memory()  # as a CPU fit does (trainers.fitting.run_fit); the plain loop runs under it too
     name = torch.cuda.get_device_name() if not cpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; model: {args.model} ({args.preset}); TF32: {torch.backends.cuda.matmul.allow_tf32}; "
           f"{args.steps} timed steps after {args.warmup} warm-up steps")

@@ -35,6 +35,7 @@ from torch import nn
 
 from toymodels.models.pair_mlp import tiles
 from trainers import api
+from trainers.allocator import keep_freed_memory
 from trainers.families import family_of
 from trainers.fitting import configure_engine
 from trainers.members import expand
@@ -102,6 +103,7 @@ def sweep_engine(cfg):
         raise SystemExit(f"expected the main job in one fit, the plan has {len(plan.chunks)}")
     c = chunk_config(cfg, plan.chunks[0])
     device = torch.device("cpu")
+    keep_freed_memory()  # as a CPU fit does (trainers.fitting.run_fit), also when only the step is timed
     return configure_engine(family_of(c).build_engine(c, expand(c), device), c, device)
 
 

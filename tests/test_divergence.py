@@ -90,3 +90,31 @@ def test_diverged_step_survives_a_checkpoint_and_old_checkpoints_load():
     fresh = engine()
     fresh.load_state_dict(old)
     assert fresh.diverged.tolist() == [False, False, True, False] and fresh.diverged_step.tolist() == [-1] * 4
+
+
+def test_member_finite_flags_exactly_the_non_finite_members():
+    """NaN, +inf and -inf in one entry of a member's slice flag that member; huge finite values of both signs
+    (whose difference or sum would overflow) do not; a 1-d loss and a float64 tensor mix with float32 ones."""
+    from toymodels.optim import member_finite
+
+    big = torch.finfo(torch.float32).max
+    W = torch.randn(6, 5, 4)
+    W[1, 0, 0], W[1, 4, 3] = big, -big
+    W[2, 3, 1], W[3, 0, 2], W[4, 2, 2] = float("nan"), float("inf"), -float("inf")
+    loss = torch.ones(6, dtype=torch.float64)
+    loss[5] = float("nan")
+    ok = member_finite([loss, W, torch.randn(6, 3)])
+    assert ok.tolist() == [True, True, False, False, False, False]
+    assert member_finite([W[:2]]).tolist() == [True, True]
+
+
+def test_unused_parameter_gets_a_zero_gradient():
+    """Eager steps reset gradients to None; a parameter the loss does not reach still gets a zero gradient before
+    the guard and the optimiser see it, and the step runs."""
+    eng = engine()
+    extra = torch.nn.Parameter(torch.ones(len(MEMBERS), 3))
+    eng.params.append(extra)
+    eng.train_step(0)
+    eng.train_step(1)
+    assert extra.grad is not None and torch.count_nonzero(extra.grad) == 0
+    assert not eng.diverged.any()

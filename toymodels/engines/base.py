@@ -92,7 +92,9 @@ class EnsembleEngine(ABC):
             self._step_tensor.fill_(step)
             step = self._step_tensor
         loss = (self._compiled.get("losses") or self.precision_losses)(step)  # [E]
-        self.optimizer.zero_grad(set_to_none=False)
+        # eager: backward hands its fresh gradients over instead of adding them to zeroed ones (a fill and an add
+        # per parameter less); compiled graphs keep their gradient buffers (CUDA graphs need fixed addresses)
+        self.optimizer.zero_grad(set_to_none=self._step_tensor is None)
         (backward or _backward)(loss.sum())  # a sum, not a mean: members never share a scale
         active = (self._compiled.get("guard") or self.guard)(loss.detach(), step)
         (optimizer_step or self.optimizer.step)()
@@ -115,6 +117,9 @@ class EnsembleEngine(ABC):
     def guard(self, loss: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
         """The divergence guard and the gradient filters: flag members whose loss, gradients or parameters stopped
         being finite (and the step they did), hand the optimiser the active members; returns active [E] bool."""
+        for p in self.params:
+            if p.grad is None:  # a parameter the losses do not use: a zero gradient, as before set_to_none
+                p.grad = torch.zeros_like(p)
         ok = member_finite([loss] + [p.grad for p in self.params] + self.params)  # [E]
         mark_diverged(self.diverged, self.diverged_step, ok, step)
         active = ~self.diverged
