@@ -166,3 +166,30 @@ def test_two_layer_pair_mlp_tiles(variant, tile, monkeypatch):
     assert {len(p) for p in plans} == ({4} if tile < 10**9 else {1})
     if "train.batch_size" not in variant:  # full batch: each tile computes only its member's own rows
         assert [r for _, _, r in plans[0]] == (engine.train_rows if tile < 10**9 else [max(engine.train_rows)])
+
+
+@pytest.mark.parametrize("act, bias", [("quadratic", False), ("relu", True)])
+def test_pair_mlp_shared_input_takes_the_kernel(act, bias, monkeypatch):
+    """Evaluation feeds the whole table to every member (pairs [R, 2], shared): the tiled kernel's outputs and
+    gradients equal autograd's path through the same float64 model; mixed widths included."""
+    from toymodels.models import pair_mlp
+
+    calls = []
+    monkeypatch.setattr(pair_mlp, "tiles", lambda *a, f=pair_mlp.tiles: calls.append(a) or f(*a))
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = with_settings(RunConfig(), {**GROMOV, "model.act": act, "model.bias": bias, "train.device": "cpu"})
+        cfg.members = [{**m, "model.width": w} for m, w in zip(MIXED, [12, 5, 9, 12])]
+        engine = build_engine(cfg, expand(cfg), torch.device("cpu"))
+    finally:
+        torch.set_default_dtype(torch.float32)
+    model = engine.model.double()
+    x = engine.data.table.x  # [p^2, 2]
+    tiled = model(x)
+    assert len(calls) == 1 and calls[0][1] == x.shape[0]
+    ref = model.hidden(x)[-1]
+    assert tiled.shape == ref.shape == (len(cfg.members), x.shape[0], cfg.task.p)
+    assert (tiled - ref).abs().max() < 1e-12
+    grads = torch.autograd.grad(tiled.square().sum(), list(model.parameters()))
+    ref_grads = torch.autograd.grad(ref.square().sum(), list(model.parameters()))
+    assert max((a - b).abs().max().item() for a, b in zip(grads, ref_grads)) < 1e-10

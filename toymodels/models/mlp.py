@@ -88,9 +88,13 @@ class EnsembleMLP(EnsembleModel):
         return self.forward_rows(x, None)
 
     def forward_rows(self, x: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
-        """Per-member one-hot pairs [E, B, 2] through a two-layer net on the CPU take the tiled kernel
-        (``pair_mlp``: forward + backward 2.1x faster than autograd's path on the main job's
-        training rows, ``scripts/bench_main_job.py --parts kernel``; it skips each member's rows past ``rows[e]``); everything else, autocast and compilation included, autograd's path."""
+        """One-hot pairs through a two-layer net on the CPU take the tiled kernel (``pair_mlp``): per-member
+        pairs [E, B, 2] in training (forward + backward 2.1x faster than autograd's path on the main job's training
+        rows, ``scripts/bench_main_job.py --parts kernel``; it skips each member's rows past ``rows[e]``) and the
+        shared table [R, 2] in evaluation (the main job's ``evaluate()``: 9.7 vs 16.8 ms, E = 20, R = 961, one
+        thread of the 2-core CPU); everything else, autocast and compilation included, takes autograd's path."""
+        if self._tiled(x) and x.dim() == 2:  # pairs shared by every member (evaluation on the table)
+            x = x.expand(self.n_members, *x.shape)
         if self._tiled(x):
             W0, W1 = self.weights
             b0, b1 = (self.biases[0], self.biases[1]) if self.bias else (None, None)
@@ -99,7 +103,7 @@ class EnsembleMLP(EnsembleModel):
         return self.hidden(x)[-1]
 
     def _tiled(self, x: torch.Tensor) -> bool:
-        return (self.input_kind == "pairs" and self.depth == 2 and x.dim() == 3 and x.device.type == "cpu"
+        return (self.input_kind == "pairs" and self.depth == 2 and x.dim() in (2, 3) and x.device.type == "cpu"
                 and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
     def member_state(self, e):
