@@ -17,10 +17,13 @@ def tiny(model: str) -> dict:
     return {**TINY, "model.name": model, **SIZES.get(model, {"model.width": 8})}
 
 
-def classification(model: str, **extra):
+def classification(model: str, members: list[dict] | None = None, **extra):
     def build():
         cfg = with_settings(RunConfig(), {**tiny(model), **extra})
-        cfg.seeds = [0, 1, 2]
+        if members:
+            cfg.members = members
+        else:
+            cfg.seeds = [0, 1, 2]
         return build_engine(cfg, expand(cfg), torch.device("cpu"))
     return build
 
@@ -31,6 +34,10 @@ ENGINES = {
                                                       "filters.perpgrad": True, "filters.constant_norm": True}),
     "mlp_quadratic_sgd": classification("mlp", **{"model.depth": 2, "model.act": "quadratic", "model.bias": False,
                                                   "optimizer.name": "sgd", "optimizer.momentum": 0.9}),
+    "mlp_pair_relu_bias_widths": classification("mlp", **{"model.depth": 2, "model.act": "relu",
+                                                           "task.train_fraction": 0.5},
+                                                members=[{"seed": 0, "model.width": 8, "task.train_fraction": 0.3},
+                                                         {"seed": 1, "model.width": 5}, {"seed": 2}]),
     "liu_toy": classification("liu_toy", **{"filters.grokfast": "ma", "filters.grokfast_window": 3}),
     "two_layer_classification": classification("two_layer"),
     "random_features": lambda: engine_of(config(train={"batch_size": 16})),
@@ -116,3 +123,29 @@ def test_config_turns_compilation_on(monkeypatch):
     assert calls == [{"mode": None}]  # CUDA graphs are for CUDA devices only
     configure_engine(build_engine(cfg, expand(cfg), torch.device("cpu")), cfg, torch.device("cuda"))
     assert calls[-1] == {"mode": "reduce-overhead"}
+
+
+@pytest.mark.parametrize("variant", [
+    {"model.act": "quadratic", "model.bias": False},
+    {"model.act": "tanh", "model.bias": True, "train.batch_size": 8},
+])
+def test_compiled_pair_mlp_fuses_its_loss(variant, monkeypatch):
+    """Under compilation Gromov's two-layer net and its cross-entropy take one fused pass (pair_mlp_ce: loss and
+    gradients per tile); inductor's code for it (not only the captured graph) trains like the eager step, in
+    float64 to 1e-10, members with their own widths and training fractions included."""
+    from toymodels.models import pair_mlp_ce
+
+    traced = []
+    monkeypatch.setattr(pair_mlp_ce, "tiles", lambda *a, f=pair_mlp_ce.tiles: traced.append(a) or f(*a))
+    members = [{"seed": 0, "model.width": 8, "task.train_fraction": 0.3}, {"seed": 1, "model.width": 5},
+               {"seed": 2}]
+    build = classification("mlp", members, **{"model.depth": 2, "task.train_fraction": 0.5, "train.precision": "64",
+                                              **variant})
+    eager, compiled = build(), build().compile()
+    assert compiled.model.weights[0].dtype == torch.float64
+    for step in range(4):
+        torch.testing.assert_close(compiled.train_step(step), eager.train_step(step), rtol=0, atol=1e-10)
+    for p, q in zip(compiled.model.parameters(), eager.model.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-10)
+    assert traced  # the compiled step took the fused pass
+    assert all(t[0] == 3 for t in traced)  # E = 3: every member in the pass

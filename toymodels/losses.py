@@ -46,6 +46,11 @@ class Head(nn.Module):
     def predict(self, out: torch.Tensor) -> torch.Tensor:  # -> [E, B] class indices
         return out.argmax(dim=-1)
 
+    @property
+    def softmax_cross_entropy(self) -> bool:
+        """Whether ``row_loss`` is softmax cross-entropy in the outputs' own dtype (a model may fuse it)."""
+        return False
+
 
 class CrossEntropyHead(Head):
     def __init__(self, float64: bool = False):
@@ -57,8 +62,13 @@ class CrossEntropyHead(Head):
         logp = F.log_softmax(logits, dim=-1)
         return -logp.gather(-1, y[..., None]).squeeze(-1)
 
+    @property
+    def softmax_cross_entropy(self) -> bool:
+        return not self.float64
+
 
 class StableMaxHead(CrossEntropyHead):
+    softmax_cross_entropy = False
     def row_loss(self, out, y):
         logits = out.double() if self.float64 else out
         return -log_stablemax(logits).gather(-1, y[..., None]).squeeze(-1)

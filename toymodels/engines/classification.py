@@ -47,6 +47,9 @@ class ClassificationEngine(EnsembleEngine):
     def losses(self, step: int) -> torch.Tensor:
         """Per-member training loss [E] on the step's batch (each member's mean over its own rows)."""
         x, y, valid = self.batch(step)
+        fused = self.model.fused_mean_loss(x, y, valid, self.train_rows, self.head)
+        if fused is not None:
+            return fused
         return member_mean(self.head.row_loss(self.model.forward_rows(x, self.train_rows), y), valid)
 
     def filter_gradients(self, active: torch.Tensor):

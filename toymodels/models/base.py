@@ -56,6 +56,13 @@ class EnsembleModel(nn.Module):
         the valid mask of the batch does); by default it computes them all."""
         return self(x)
 
+    def fused_mean_loss(self, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, rows: Sequence[int] | None,
+                        head) -> torch.Tensor | None:
+        """Each member's mean loss [E] over its valid rows computed together with the forward pass, where the
+        model has a faster way than its forward followed by ``head.row_loss`` and ``losses.member_mean``; None
+        (the default) where it has not."""
+        return None
+
     def group_of(self, name: str) -> str:
         return self.param_groups.get(name, "default")
 

@@ -19,6 +19,7 @@ from torch import nn
 from ..activations import activation, canonical_activation
 from .base import EnsembleModel, gather_pair_sum, linear_init, member_matmul, stacked
 from .pair_mlp import tiled_pair_mlp
+from .pair_mlp_ce import pair_mlp_cross_entropy
 
 #: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
 ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "gelu", "quadratic", "linear")}
@@ -102,9 +103,26 @@ class EnsembleMLP(EnsembleModel):
             return tiled_pair_mlp(W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, self.act, mask, rows)
         return self.hidden(x)[-1]
 
-    def _tiled(self, x: torch.Tensor) -> bool:
+    def fused_mean_loss(self, x, y, valid, rows, head):
+        """Under torch.compile on the CPU, Gromov's two-layer net on per-member pairs with a softmax cross-entropy
+        head computes loss and gradients in one pass of tiles (``pair_mlp_ce``), which inductor fuses; eagerly the
+        tiled kernel and the head are faster (``forward_rows``)."""
+        if not (torch.compiler.is_compiling() and self._pairs_cpu(x) and x.dim() == 3
+                and getattr(head, "softmax_cross_entropy", False)):
+            return None
+        W0, W1 = self.weights
+        b0, b1 = (self.biases[0], self.biases[1]) if self.bias else (None, None)
+        mask = self.hidden_mask if self.padded else None
+        return pair_mlp_cross_entropy(W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, y, valid, self.act,
+                                      mask, rows)
+
+    def _pairs_cpu(self, x: torch.Tensor) -> bool:
+        """One-hot pairs through a two-layer net on the CPU, in float32/64 (no autocast)."""
         return (self.input_kind == "pairs" and self.depth == 2 and x.dim() in (2, 3) and x.device.type == "cpu"
-                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+                and not torch.is_autocast_enabled("cpu"))
+
+    def _tiled(self, x: torch.Tensor) -> bool:
+        return self._pairs_cpu(x) and not torch.compiler.is_compiling()
 
     def member_state(self, e):
         """nn.Linear layout (weight [out, in]) at the member's true width: loads into ``single.MLP``."""

@@ -1,0 +1,93 @@
+"""Gromov's two-layer net on one-hot pairs and its softmax cross-entropy in one pass: the loss and every gradient,
+tile by tile. The compiled training step's path on the CPU.
+
+loss[e] = sum_n w[e, n] CE(act(W0[e, a_n] + W0[e, b_n] + b0[e]) @ W1[e] + b1[e], y[e, n])
+
+with row weights w [E, B] (1 / the member's row count on its rows, 0 on padding): each member's mean loss. The
+forward runs the tiles of ``pair_mlp.tiles`` (a few members each, their own rows only) and computes per tile the
+lookup, activation, logits, log-softmax, the member's loss, then the logits' gradient (softmax - one-hot) and from
+it the output layer's and the embedding's gradients; the backward only scales the kept gradients by each member's
+upstream gradient. Everything is plain tensor algebra (lookups by indexing, no in-place update of an input), so
+torch.compile fuses each tile's elementwise chain around its GEMMs. Hand-written because inductor's own backward of
+the model and the loss head keeps [E, B, H] activations and the loss's passes apart; the same chain eagerly is slower
+than ``pair_mlp``'s tiled kernel followed by the loss head, so only a compiled step takes it
+(``EnsembleMLP.fused_mean_loss``). Timings in the README ("Speed").
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..activations import activation, derivative
+from .base import flat_rows
+from .pair_mlp import tiles
+
+
+def _scaled(grad: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor | None:
+    """grad [E, ...] times the upstream gradient g [E] of each member's loss."""
+    return None if grad is None else grad * g.to(grad.dtype).view(-1, *([1] * (grad.dim() - 1)))
+
+
+class _PairMLPCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, W0, b0, W1, b1, pairs, mask, y, w, act, plan):
+        # W0 [E, V, H], b0 [E, H] | None, W1 [E, H, C], b1 [E, C] | None, pairs [E, B, 2] rows of W0 flattened to
+        # [E * V, H], mask [E, H] | None (hidden units in use), y [E, B] labels, w [E, B] row weights
+        H, C = W0.shape[-1], W1.shape[-1]
+        flat = W0.reshape(-1, H)
+        f = activation(act)
+        dflat = torch.zeros_like(flat)  # [E * V, H]
+        losses, dW1t, db0, db1 = [], [], [], []
+        for e0, e1, r in plan:
+            pr = pairs[e0:e1, :r]  # [k, r, 2]
+            h = flat[pr[..., 0]] + flat[pr[..., 1]]  # [k, r, H]
+            if b0 is not None:
+                h = h + b0[e0:e1, None]
+            z = h * h if act == "quadratic" else f(h)
+            if mask is not None:
+                z = z * mask[e0:e1, None]
+            logits = torch.bmm(W1[e0:e1].mT, z.mT)  # [k, C, r]: the fast orientation for small C
+            if b1 is not None:
+                logits = logits + b1[e0:e1, :, None]
+            logp = torch.log_softmax(logits, dim=1)  # [k, C, r]
+            yt, wt = y[e0:e1, :r], w[e0:e1, :r]  # [k, r]
+            losses.append(-(logp.gather(1, yt[:, None]).squeeze(1) * wt).sum(1))  # [k]
+            gt = (logp.exp() - F.one_hot(yt, C).mT.to(logp.dtype)) * wt[:, None]  # d loss / d logits [k, C, r]
+            dW1t.append(torch.bmm(gt, z))  # [k, C, H]
+            if b1 is not None:
+                db1.append(gt.sum(2))
+            dh = torch.bmm(gt.mT, W1[e0:e1].mT) * derivative(act, h)  # [k, r, H]
+            if mask is not None:
+                dh = dh * mask[e0:e1, None]
+            if b0 is not None:
+                db0.append(dh.sum(1))
+            dh = dh.reshape(-1, H)
+            dflat.index_add_(0, pr[..., 0].reshape(-1), dh)
+            dflat.index_add_(0, pr[..., 1].reshape(-1), dh)
+        grads = (dflat.view_as(W0), torch.cat(db0) if db0 else None, torch.cat(dW1t).mT,
+                 torch.cat(db1) if db1 else None)
+        ctx.has = [gr is not None for gr in grads]
+        ctx.save_for_backward(*(gr for gr in grads if gr is not None))
+        return torch.cat(losses)
+
+    @staticmethod
+    def backward(ctx, g):
+        kept = iter(ctx.saved_tensors)
+        dW0, db0, dW1, db1 = (_scaled(next(kept), g) if has else None for has in ctx.has)
+        return dW0, db0, dW1, db1, None, None, None, None, None, None
+
+
+def pair_mlp_cross_entropy(W0: torch.Tensor, b0: torch.Tensor | None, W1: torch.Tensor, b1: torch.Tensor | None,
+                           a: torch.Tensor, b: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, act: str,
+                           mask: torch.Tensor | None = None, rows: Sequence[int] | None = None) -> torch.Tensor:
+    """Each member's mean softmax cross-entropy [E] over its valid rows, as the model followed by the loss head
+    computes it (``losses.member_mean`` of ``CrossEntropyHead.row_loss``). W0 [E, V, H] (rows a and b of it, b
+    already offset), W1 [E, H, C], a, b, y, valid [E, B], mask [E, H] or None, rows [E] (rows each member uses;
+    None: all B)."""
+    plan = tuple(tiles(W0.shape[0], a.shape[1], W0.shape[-1], rows))
+    w = valid.to(W0.dtype) / valid.sum(1, keepdim=True).clamp(min=1).to(W0.dtype)  # [E, B]
+    m = None if mask is None else mask.to(W0.dtype)
+    _, pairs = flat_rows(W0, torch.stack([a, b], -1))  # [E, B, 2]
+    return _PairMLPCrossEntropy.apply(W0, b0, W1, b1, pairs, m, y, w, act, plan)
