@@ -92,9 +92,9 @@ class EnsembleEngine(ABC):
             self._step_tensor.fill_(step)
             step = self._step_tensor
         loss = (self._compiled.get("losses") or self.precision_losses)(step)  # [E]
-        # eager: backward hands its fresh gradients over instead of adding them to zeroed ones (a fill and an add
-        # per parameter less); compiled graphs keep their gradient buffers (CUDA graphs need fixed addresses)
-        self.optimizer.zero_grad(set_to_none=self._step_tensor is None)
+        # backward hands its fresh gradients over instead of adding them to zeroed ones (a fill and an add per
+        # parameter less); captured CUDA graphs keep their gradient buffers (they need fixed addresses)
+        self.optimizer.zero_grad(set_to_none=not self._static_grads)
         (backward or _backward)(loss.sum())  # a sum, not a mean: members never share a scale
         active = (self._compiled.get("guard") or self.guard)(loss.detach(), step)
         (optimizer_step or self.optimizer.step)()
@@ -132,6 +132,7 @@ class EnsembleEngine(ABC):
         self.constrain(active)
 
     _step_tensor: torch.Tensor | None = None
+    _static_grads = False  # True when the step is captured in CUDA graphs
     _compiled: dict = {}  # per engine once compiled: "losses", "guard", "constrain" -> compiled callables
 
     def compile(self, **options) -> "EnsembleEngine":
@@ -148,6 +149,7 @@ class EnsembleEngine(ABC):
             return torch.compile(f, fullgraph=True, dynamic=False, **options)
 
         self._step_tensor = torch.zeros((), dtype=torch.int64, device=self.diverged.device)
+        self._static_grads = options.get("mode") == "reduce-overhead"
         self._compiled = {"losses": c(self.precision_losses), "guard": c(self.guard),
                           "constrain": c(self.constrain_step)}
         self.optimizer.compile(c)
