@@ -5,8 +5,9 @@
     python scripts/bench_grokking.py --model mlp --members 1,16,64
 
 Prints, for each ensemble size E, member-steps per second of the ensemble engine (full batch, AdamW, no host sync
-in the step) and its ratio to the plain loop (one nn.Module trained by torch.optim.AdamW, one member after
-another), then the step time of the same engine at E = 1 driven by Lightning vs by a plain loop.
+in the step) and steps per second of the plain loop (one nn.Module trained by torch.optim.AdamW: a member's run),
+timed in interleaved blocks so that both see the same load, and the median over blocks of their ratio; then the
+step time of the same engine at E = 1 driven by Lightning vs by a plain loop.
 """
 from __future__ import annotations
 
@@ -50,8 +51,8 @@ def config(args, E: int) -> tuple[RunConfig, object]:
     return cfg, expand(cfg)
 
 
-def plain_loop(args, device) -> float:
-    """Steps per second of one plain nn.Module trained by torch.optim.AdamW (the baseline a researcher writes)."""
+def plain_stepper(args, device):
+    """One training step of one plain nn.Module trained by torch.optim.AdamW (the baseline a researcher writes)."""
     cfg, members = config(args, 1)
     engine = build_engine(cfg, members, device)
 
@@ -70,31 +71,44 @@ def plain_loop(args, device) -> float:
         loss.backward()
         opt.step()
 
-    for _ in range(args.warmup):
-        step()
-    sync(device)
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    sync(device)
-    return args.steps / (time.perf_counter() - t)
+    return step
 
 
-def engine_rate(args, device, E: int, mode: str = "eager") -> float:
-    """Steps per second of the engine at E members; ``mode``: eager, compiled, or cuda_graphs (compiled with
+def engine_stepper(args, device, E: int, mode: str = "eager"):
+    """One training step of the engine at E members; ``mode``: eager, compiled, or cuda_graphs (compiled with
     torch.compile's "reduce-overhead", which captures CUDA graphs)."""
     cfg, members = config(args, E)
     engine = build_engine(cfg, members, device)
     if mode != "eager":
         engine.compile(mode="reduce-overhead" if mode == "cuda_graphs" else None)
-    for s in range(args.warmup):
-        engine.train_step(s)
-    sync(device)
-    t = time.perf_counter()
-    for s in range(args.steps):
-        engine.train_step(args.warmup + s)
-    sync(device)
-    return args.steps / (time.perf_counter() - t)
+    count = iter(range(10**9))
+    return lambda: engine.train_step(next(count))
+
+
+def side_by_side(engine_step, plain_step, E: int, args, device) -> dict:
+    """Interleaved blocks of ``args.steps / args.blocks`` steps: the engine's, then the plain loop's, so both see the
+    same machine load. Returns member-steps/s of the engine and steps/s of the plain loop (over all blocks) and the
+    median over blocks of their ratio."""
+    for _ in range(args.warmup):
+        engine_step()
+        plain_step()
+    n = max(1, args.steps // args.blocks)
+    t_eng = t_plain = 0.0
+    ratios = []
+    for _ in range(args.blocks):
+        times = []
+        for f in (engine_step, plain_step):
+            sync(device)
+            t = time.perf_counter()
+            for _ in range(n):
+                f()
+            sync(device)
+            times.append(time.perf_counter() - t)
+        t_eng, t_plain = t_eng + times[0], t_plain + times[1]
+        ratios.append(E * times[1] / times[0])
+    steps = n * args.blocks
+    return {"member_steps_per_s": E * steps / t_eng, "plain_steps_per_s": steps / t_plain,
+            "vs_plain": statistics.median(ratios)}
 
 
 class _Timer(L.Callback):
@@ -145,6 +159,7 @@ def main():
     p.add_argument("--members", default=None, help="comma-separated E values (default 1,16,64,256; CPU 1,4,16)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--blocks", type=int, default=5, help="interleaved blocks the timed steps are split into")
     p.add_argument("--modes", default="eager", help="comma-separated: eager, compiled, cuda_graphs (CUDA only)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (tiny models run best on one)")
     p.add_argument("--no-lightning", action="store_true", help="skip the E = 1 Lightning comparison")
@@ -165,19 +180,19 @@ def main():
     name = torch.cuda.get_device_name() if not cpu else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name}; model: {args.model} ({args.preset}); TF32: {torch.backends.cuda.matmul.allow_tf32}; "
           f"{args.steps} timed steps after {args.warmup} warm-up steps")
-    base = plain_loop(args, device)
-    out = {"device": name, "model": args.model, "preset": args.preset, "steps": args.steps,
-           "plain_steps_per_s": base, "ensemble": []}
-    print(f"{'':>34} {'member-steps/s':>15} {'vs plain loop':>14}")
-    print(f"{'plain PyTorch loop (1 model)':>34} {base:15.1f} {1.0:13.2f}x")
+    plain_step = plain_stepper(args, device)
+    out = {"device": name, "model": args.model, "preset": args.preset, "steps": args.steps, "blocks": args.blocks,
+           "ensemble": []}
+    print(f"{'':>26} {'member-steps/s':>15} {'plain steps/s':>14} {'vs plain loop':>14}")
     for mode in args.modes.split(","):
         if mode == "cuda_graphs" and cpu:
-            print(f"{'cuda_graphs':>34} skipped: no CUDA device")
+            print(f"{'cuda_graphs':>26} skipped: no CUDA device")
             continue
         for E in Es:
-            r = engine_rate(args, device, E, mode) * E
-            out["ensemble"].append({"E": E, "mode": mode, "member_steps_per_s": r, "vs_plain": r / base})
-            print(f"{f'ensemble E={E} ({mode})':>34} {r:15.1f} {r / base:13.2f}x", flush=True)
+            r = {"E": E, "mode": mode, **side_by_side(engine_stepper(args, device, E, mode), plain_step, E, args, device)}
+            out["ensemble"].append(r)
+            print(f"{f'ensemble E={E} ({mode})':>26} {r['member_steps_per_s']:15.1f} {r['plain_steps_per_s']:14.1f} "
+                  f"{r['vs_plain']:13.2f}x", flush=True)
             if args.json:  # after every result: a run stopped by a time limit keeps what it measured
                 Path(args.json).write_text(json.dumps(out, indent=1))
     if not args.no_lightning:

@@ -149,3 +149,17 @@ def test_compiled_pair_mlp_fuses_its_loss(variant, monkeypatch):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-10)
     assert traced  # the compiled step took the fused pass
     assert all(t[0] == 3 for t in traced)  # E = 3: every member in the pass
+
+
+@pytest.mark.parametrize("loss", ["stablemax", "mse"])
+def test_fused_pass_only_for_softmax_cross_entropy(loss, monkeypatch):
+    """Other heads keep the model-then-head path under compilation (and still match the eager step)."""
+    from toymodels.models import pair_mlp_ce
+
+    traced = []
+    monkeypatch.setattr(pair_mlp_ce, "tiles", lambda *a, f=pair_mlp_ce.tiles: traced.append(a) or f(*a))
+    build = classification("mlp", **{"model.depth": 2, "model.act": "quadratic", "loss.name": loss})
+    eager, compiled = build(), build().compile(backend="eager")
+    for step in range(2):
+        torch.testing.assert_close(compiled.train_step(step), eager.train_step(step), rtol=1e-6, atol=1e-7)
+    assert traced == []

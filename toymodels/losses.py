@@ -69,6 +69,7 @@ class CrossEntropyHead(Head):
 
 class StableMaxHead(CrossEntropyHead):
     softmax_cross_entropy = False
+
     def row_loss(self, out, y):
         logits = out.double() if self.float64 else out
         return -log_stablemax(logits).gather(-1, y[..., None]).squeeze(-1)

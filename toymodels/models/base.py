@@ -59,8 +59,8 @@ class EnsembleModel(nn.Module):
     def fused_mean_loss(self, x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, rows: Sequence[int] | None,
                         head) -> torch.Tensor | None:
         """Each member's mean loss [E] over its valid rows computed together with the forward pass, where the
-        model has a faster way than its forward followed by ``head.row_loss`` and ``losses.member_mean``; None
-        (the default) where it has not."""
+        model has a faster way than its forward followed by ``head.row_loss`` and ``losses.member_mean`` (``head``:
+        the engine's ``toymodels.losses.Head``); None (the default) where it has not."""
         return None
 
     def group_of(self, name: str) -> str:

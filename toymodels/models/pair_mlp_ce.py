@@ -53,8 +53,10 @@ class _PairMLPCrossEntropy(torch.autograd.Function):
                 logits = logits + b1[e0:e1, :, None]
             logp = torch.log_softmax(logits, dim=1)  # [k, C, r]
             yt, wt = y[e0:e1, :r], w[e0:e1, :r]  # [k, r]
-            losses.append(-(logp.gather(1, yt[:, None]).squeeze(1) * wt).sum(1))  # [k]
-            gt = (logp.exp() - F.one_hot(yt, C).mT.to(logp.dtype)) * wt[:, None]  # d loss / d logits [k, C, r]
+            use = wt > 0  # where, not a product, on rows outside a member's batch: a NaN there must not leak
+            losses.append(torch.where(use, -logp.gather(1, yt[:, None]).squeeze(1) * wt, 0.0).sum(1))  # [k]
+            gt = torch.where(use[:, None], (logp.exp() - F.one_hot(yt, C).mT.to(logp.dtype)) * wt[:, None],
+                             0.0)  # d loss / d logits [k, C, r]
             dW1t.append(torch.bmm(gt, z))  # [k, C, H]
             if b1 is not None:
                 db1.append(gt.sum(2))
