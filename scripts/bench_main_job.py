@@ -4,6 +4,8 @@ side by side in one process, one thread.
     python scripts/bench_main_job.py                         # end to end, per member-step, FLOP/s; 3 repeats
     python scripts/bench_main_job.py --steps 500 --repeats 1 # a quicker look (end to end at 500 steps)
     python scripts/bench_main_job.py --parts step,flops      # skip the end-to-end runs
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python scripts/bench_main_job.py --parts end2end,step --set train.compile=true
+                                      # compiled: the first repeat compiles from an empty cache, later ones reuse it
 
 Parts (each repeat runs toylab then the plain script back to back, so both see the same machine load; the table
 reports medians over repeats and the ratio of the medians):
