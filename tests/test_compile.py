@@ -163,3 +163,24 @@ def test_fused_pass_only_for_softmax_cross_entropy(loss, monkeypatch):
     for step in range(2):
         torch.testing.assert_close(compiled.train_step(step), eager.train_step(step), rtol=1e-6, atol=1e-7)
     assert traced == []
+
+
+def test_compile_without_a_cpu_compiler_is_one_clear_error(monkeypatch):
+    """train.compile on the CPU with no C++ compiler for inductor: a ConfigError before training, not inductor's
+    traceback at the first step."""
+    from torch._inductor import cpp_builder
+
+    from toymodels.errors import ConfigError
+    from trainers.fitting import configure_engine
+
+    cfg = with_settings(RunConfig(), {**tiny("mlp"), "train.compile": True})
+    cfg.seeds = [0]
+    engine = build_engine(cfg, expand(cfg), torch.device("cpu"))
+    configure_engine(engine, cfg, torch.device("cpu"))  # this machine has one: no error
+
+    def missing():
+        raise cpp_builder.exc.InvalidCxxCompiler()
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", missing)
+    with pytest.raises(ConfigError, match="train.compile.*C\\+\\+ compiler"):
+        configure_engine(build_engine(cfg, expand(cfg), torch.device("cpu")), cfg, torch.device("cpu"))

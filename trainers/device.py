@@ -24,6 +24,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def require_cpu_compiler(device: torch.device):
+    """A ConfigError before training when torch.compile is asked for on the CPU and inductor finds no C++ compiler
+    (it writes C++ for CPU kernels): otherwise the fit would fail at its first step with inductor's traceback."""
+    if device.type != "cpu":
+        return
+    try:
+        from torch._inductor import cpp_builder  # inductor's own compiler search ($CXX, then g++ / clang++)
+        search = cpp_builder.get_cpp_compiler
+    except (ImportError, AttributeError):  # a torch without this helper: leave the check to inductor
+        return
+    try:
+        search()
+    except Exception as e:  # noqa: BLE001 -- inductor raises its own InvalidCxxCompiler (or an OSError)
+        raise ConfigError("train.compile", "torch.compile on the CPU needs a C++ compiler and none was found "
+                                           f"({type(e).__name__}); install g++ or clang++ (or set CXX), or set "
+                                           "train.compile false") from None
+
+
 def configure_precision(cfg: RunConfig, device: torch.device):
     """TF32 matmuls on GPU by default for float32 runs; never for float64 or when switched off."""
     tf32 = device.type == "cuda" and cfg.train.tf32 and cfg.train.precision == "32"

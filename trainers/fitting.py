@@ -14,7 +14,7 @@ from .allocator import keep_freed_memory
 from .callbacks import AtomicCheckpoint, GracefulInterrupt, Snapshots
 from .callbacks.checkpoint import SafeCheckpointIO
 from .config import RunConfig
-from .device import configure_precision, resolve_device
+from .device import configure_precision, require_cpu_compiler, resolve_device
 from .families import family_of
 from .members import MemberTable
 from .module import EnsembleModule
@@ -46,6 +46,7 @@ def configure_engine(engine, cfg: RunConfig, device: torch.device):
         engine.autocast_dtype = torch.bfloat16
     graphs = tr.cuda_graphs and device.type == "cuda"
     if tr.compile or graphs:
+        require_cpu_compiler(device)
         engine.compile(mode="reduce-overhead" if graphs else None)
     return engine
 
