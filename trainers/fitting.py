@@ -73,7 +73,7 @@ def run_fit(cfg: RunConfig, members: MemberTable, run_dir: Path, resume: bool = 
     if tr.snapshot_members:
         callbacks.append(Snapshots(run_dir / "snapshots", tr.snapshot_members,
                                       log_steps(tr.max_steps, tr.snapshot_points)))
-    callbacks += fit_progress(tr.progress)
+    callbacks += fit_progress(tr.progress, compiling=tr.compile or (tr.cuda_graphs and device.type == "cuda"))
     logger = make_logger(cfg, run_dir)
     trainer = L.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, max_steps=tr.max_steps, max_epochs=-1,

@@ -57,9 +57,14 @@ class PlainProgress(L.Callback):
     def on_train_start(self, trainer, pl_module):
         self._t0 = self._last = time.time()
         self._step0 = trainer.global_step
+        self._first_done = False
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         now = time.time()
+        if not self._first_done:  # the rate counts from the first step's end: a compiled step's compilation,
+            self._first_done = True  # which the first step pays, is not a step rate
+            self._t0, self._step0 = now, trainer.global_step
+            return
         if now - self._last < self.every_s:
             return
         self._last = now
@@ -71,11 +76,14 @@ class PlainProgress(L.Callback):
              f"ETA {fmt_time((total - step) / max(rate, 1e-9))}" + (f" | {metrics}" if metrics else ""))
 
 
-def fit_progress(mode: str) -> list[L.Callback]:
+def fit_progress(mode: str, compiling: bool = False) -> list[L.Callback]:
     """The progress callbacks of one fit: ``mode`` rich / tqdm (a bar when stderr is a terminal, else plain lines)
-    or none."""
+    or none; ``compiling``: say first that the first step compiles."""
     if mode == "none":
         return []
+    if compiling:
+        _say("[fit] the first step compiles the training step (torch.compile); inductor caches the code, so a later "
+             "run of the same shapes starts faster")
     if not sys.stderr.isatty():
         return [PlainProgress()]
     return [StepRichBar() if mode == "rich" else StepTQDMBar()]
