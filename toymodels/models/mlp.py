@@ -97,10 +97,8 @@ class EnsembleMLP(EnsembleModel):
         if self._tiled(x) and x.dim() == 2:  # pairs shared by every member (evaluation on the table)
             x = x.expand(self.n_members, *x.shape)
         if self._tiled(x):
-            W0, W1 = self.weights
-            b0, b1 = (self.biases[0], self.biases[1]) if self.bias else (None, None)
-            mask = self.hidden_mask if self.padded else None
-            return tiled_pair_mlp(W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, self.act, mask, rows)
+            W0, b0, W1, b1, a, b, mask = self._pair_operands(x)
+            return tiled_pair_mlp(W0, b0, W1, b1, a, b, self.act, mask, rows)
         return self.hidden(x)[-1]
 
     def fused_mean_loss(self, x, y, valid, rows, head):
@@ -110,11 +108,16 @@ class EnsembleMLP(EnsembleModel):
         if not (torch.compiler.is_compiling() and self._pairs_cpu(x) and x.dim() == 3
                 and getattr(head, "softmax_cross_entropy", False)):
             return None
+        W0, b0, W1, b1, a, b, mask = self._pair_operands(x)
+        return pair_mlp_cross_entropy(W0, b0, W1, b1, a, b, y, valid, self.act, mask, rows)
+
+    def _pair_operands(self, x: torch.Tensor):
+        """What the pair kernels take: W0, b0 | None, W1, b1 | None, the pair's rows of W0 a, b [E, B] (b offset to
+        the second operand's half) and the hidden-unit mask [E, H] of mixed widths (None: one width)."""
         W0, W1 = self.weights
         b0, b1 = (self.biases[0], self.biases[1]) if self.bias else (None, None)
         mask = self.hidden_mask if self.padded else None
-        return pair_mlp_cross_entropy(W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, y, valid, self.act,
-                                      mask, rows)
+        return W0, b0, W1, b1, x[..., 0], x[..., 1] + self.in_dim // 2, mask
 
     def _pairs_cpu(self, x: torch.Tensor) -> bool:
         """One-hot pairs through a two-layer net on the CPU, in float32/64 (no autocast)."""
