@@ -156,13 +156,19 @@ def test_two_layer_pair_mlp_tiles(variant, tile, monkeypatch):
     fewer training rows skip their padding. Mixed widths included."""
     from toymodels.models import pair_mlp
 
-    plans = []
+    plans, kernel_calls = [], []
     monkeypatch.setattr(pair_mlp, "TILE_ELEMENTS", tile)
     monkeypatch.setattr(pair_mlp, "tiles", lambda *a, f=pair_mlp.tiles: plans.append(f(*a)) or plans[-1])
+    forward = pair_mlp._TiledPairMLP.forward
+    monkeypatch.setattr(pair_mlp._TiledPairMLP, "forward",
+                        staticmethod(lambda ctx, *a: kernel_calls.append(a[-1]) or forward(ctx, *a)))
     members = [{**m, "model.width": w} for m, w in zip(MIXED, [12, 5, 9, 12])]
     worst, engine = run_pair({**GROMOV, **variant}, members, steps=200)
     assert worst < 1e-10
-    assert len(plans) == 200  # every training step took the kernel
+    assert len(kernel_calls) == 200  # every training step took the kernel
+    # full batch: one batch every step, its tiles' indices built once; minibatches: built per step
+    assert len(plans) == (200 if "train.batch_size" in variant else 1)
+    assert len({id(t) for t in kernel_calls}) == len(plans)
     assert {len(p) for p in plans} == ({4} if tile < 10**9 else {1})
     if "train.batch_size" not in variant:  # full batch: each tile computes only its member's own rows
         assert [r for _, _, r in plans[0]] == (engine.train_rows if tile < 10**9 else [max(engine.train_rows)])

@@ -38,7 +38,18 @@ class ClassificationEngine(EnsembleEngine):
         self.train_rows = data.split.n_train.tolist() if batch_size is None else None
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x [E, B, ...], y [E, B], valid [E, B]) of training step ``step`` (0-based)."""
+        """(x [E, B, ...], y [E, B], valid [E, B]) of training step ``step`` (0-based). Full batch: the same
+        tensors every step, gathered once (and a model may key per-batch work on them, ``EnsembleMLP``); under
+        torch.compile they are gathered inside the graph."""
+        if self.batch_size is None and not torch.compiler.is_compiling():
+            if self._full_batch is None:
+                self._full_batch = self._gather(step)
+            return self._full_batch
+        return self._gather(step)
+
+    _full_batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+    def _gather(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx, valid = sample_batch(self.data.split, self.batch_seeds, step, self.batch_size)
         x = self.data.table.x[idx]
         y = self.data.labels.gather(1, idx)

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..activations import activation, canonical_activation
 from .base import EnsembleModel, gather_pair_sum, linear_init, member_matmul, stacked
-from .pair_mlp import tiled_pair_mlp
+from .pair_mlp import PairTiles, tiled_pair_mlp
 from .pair_mlp_ce import pair_mlp_cross_entropy
 
 #: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
@@ -85,6 +85,8 @@ class EnsembleMLP(EnsembleModel):
             outs.append(h)
         return outs
 
+    _tiles_cache: tuple | None = None  # (x, its version and the shapes, PairTiles): see _pair_tiles
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_rows(x, None)
 
@@ -98,8 +100,19 @@ class EnsembleMLP(EnsembleModel):
             x = x.expand(self.n_members, *x.shape)
         if self._tiled(x):
             W0, b0, W1, b1, a, b, mask = self._pair_operands(x)
-            return tiled_pair_mlp(W0, b0, W1, b1, a, b, self.act, mask, rows)
+            return tiled_pair_mlp(W0, b0, W1, b1, a, b, self.act, mask, rows, self._pair_tiles(x, a, b, rows))
         return self.hidden(x)[-1]
+
+    def _pair_tiles(self, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows) -> PairTiles:
+        """The tiled kernel's index tensors for the batch x, kept while the same x comes back unchanged (a
+        full-batch engine feeds one batch tensor every step)."""
+        W0 = self.weights[0]
+        key = (x._version, W0.shape, None if rows is None else tuple(rows))
+        hit = self._tiles_cache
+        if hit is None or hit[0] is not x or hit[1] != key:
+            hit = (x, key, PairTiles(a, b, W0.shape[1], W0.shape[-1], rows))
+            self._tiles_cache = hit
+        return hit[2]
 
     def fused_mean_loss(self, x, y, valid, rows, head):
         """Under torch.compile on the CPU, Gromov's two-layer net on per-member pairs with a softmax cross-entropy
