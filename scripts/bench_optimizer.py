@@ -19,7 +19,6 @@ import time
 import torch
 
 from toymodels.optim import EnsembleAdamW, fused_cpu
-from toymodels.optim.base import EnsembleOptimizer
 from trainers.allocator import keep_freed_memory
 
 CASES = {  # name: (E, per-member parameter shapes)
@@ -46,7 +45,7 @@ def case(E: int, shapes: list[tuple[int, ...]], blocks: int, reps: int) -> dict[
         p.grad = torch.randn(p.shape, generator=g)
     fused = EnsembleAdamW(params, E, lr=1e-3, weight_decay=torch.linspace(0, 1, E))
     batched = EnsembleAdamW(params, E, lr=1e-3, weight_decay=torch.linspace(0, 1, E))
-    batched._update_group = lambda ps, group: EnsembleOptimizer._update_group(batched, ps, group)
+    batched.fused = False
     members = [[p[e].detach().clone().requires_grad_() for p in params] for e in range(E)]
     for m in members:
         for q, p in zip(m, params):

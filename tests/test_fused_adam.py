@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from toymodels.optim import EnsembleAdam, EnsembleAdamW, fused_cpu
-from toymodels.optim.base import EnsembleOptimizer
 
 E = 4
 SHAPES = [(40, 60), (70, 30), (3000,)]  # 7500 elements per member: above the fused threshold
@@ -24,13 +23,13 @@ def _train(cls, init, fused: bool, steps: int = 6, freeze_at: int = 3, dtype=tor
     ps = [p.clone().requires_grad_() for p in init]
     opt = cls(ps, E, lr=[0.1, 0.01, 0.05, 0.2], weight_decay=[0.0, 0.1, 1.0, 3.0], betas=(0.9, 0.98),
               eps=[1e-8, 1e-6, 1e-8, 1e-7], warmup_steps=[0, 3, 0, 2])
-    if not fused:
-        opt._update_group = lambda params, group: EnsembleOptimizer._update_group(opt, params, group)
+    opt.fused = fused
     calls = []
-    real = fused_cpu.member_steps
+    kernel = torch._fused_adamw_ if cls is EnsembleAdamW else torch._fused_adam_
+    name = kernel.__name__
     g = torch.Generator().manual_seed(1)
     try:
-        fused_cpu.member_steps = lambda *a: calls.append(len(a[-3])) or real(*a)
+        setattr(torch, name, lambda *a, **k: calls.append(len(a[0])) or kernel(*a, **k))
         for s in range(steps):
             for p in ps:
                 p.grad = torch.randn(p.shape, generator=g, dtype=dtype)
@@ -39,7 +38,7 @@ def _train(cls, init, fused: bool, steps: int = 6, freeze_at: int = 3, dtype=tor
                 ps[0].grad[1] = float("nan")
             opt.step()
     finally:
-        fused_cpu.member_steps = real
+        setattr(torch, name, kernel)
     return ps, opt, calls
 
 
@@ -48,7 +47,7 @@ def _train(cls, init, fused: bool, steps: int = 6, freeze_at: int = 3, dtype=tor
 def test_fused_equals_the_batched_update(cls, dtype, tol):
     init = _params(dtype)
     (a, oa, calls), (b, ob, none) = _train(cls, init, True, dtype=dtype), _train(cls, init, False, dtype=dtype)
-    assert calls == [E] * 6 and none == []  # every step one call per member; the batched run made none
+    assert calls == [len(SHAPES)] * E * 6 and none == []  # per step a call per member; the batched run made none
     for x, y in zip(a, b):
         assert (x - y).abs().max() <= tol * y.abs().max()
         for k in ("exp_avg", "exp_avg_sq"):
@@ -120,8 +119,7 @@ def test_hyperparameters_changed_after_construction_are_used():
     for fused in (True, False):
         ps = [p.clone().requires_grad_() for p in init]
         opt = EnsembleAdamW(ps, E, lr=0.1, weight_decay=0.1)
-        if not fused:
-            opt._update_group = lambda params, group, o=opt: EnsembleOptimizer._update_group(o, params, group)
+        opt.fused = fused
         for s in range(4):
             for p in ps:
                 p.grad = torch.ones_like(p)
@@ -162,3 +160,32 @@ def test_loaded_state_is_the_state_updated():
         assert torch.equal(p, q)
         for k in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(a.state[p][k], b.state[q][k])
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_groups_with_equal_hyperparameters_share_a_call(same):
+    """The transformer's embedding, attention/MLP and unembedding groups share their settings: one call per member
+    takes all their tensors (a small group alone would stay batched); groups that differ get calls of their own."""
+    init = _params(torch.float64, [(40, 110), (8, 8)])
+    ps = [p.clone().requires_grad_() for p in init]
+    groups = [{"params": [ps[0]]}, {"params": [ps[1]], "lr": 0.01 if same else 0.02}]
+    opt = EnsembleAdamW(groups, E, lr=0.01, weight_decay=0.1)
+    ref_ps = [p.clone().requires_grad_() for p in init]
+    ref = EnsembleAdamW([{"params": [ref_ps[0]]}, {"params": [ref_ps[1]], "lr": 0.01 if same else 0.02}], E,
+                        lr=0.01, weight_decay=0.1)
+    ref.fused = False
+    calls, kernel = [], torch._fused_adamw_
+    try:
+        torch._fused_adamw_ = lambda *a, **k: calls.append(len(a[0])) or kernel(*a, **k)
+        for _ in range(3):
+            for p, q in zip(ps, ref_ps):
+                p.grad = torch.full_like(p, 0.5)
+                q.grad = torch.full_like(q, 0.5)
+            opt.step()
+            ref.step()
+    finally:
+        torch._fused_adamw_ = kernel
+    # joined: one call per member with both tensors; apart: the small group (64 elements) stays batched
+    assert calls == ([2] * E * 3 if same else [1] * E * 3)
+    for p, q in zip(ps, ref_ps):
+        assert (p - q).abs().max() < 1e-15

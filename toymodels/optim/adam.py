@@ -9,8 +9,9 @@ Frozen members (the divergence guard's ``active`` is False) take an exact no-op 
 afterwards: their gradient is replaced by 0 (``where``, never a product: 0 * NaN = NaN) and their lr by 0 and
 betas by 1, so m, v and p keep their bits -- one masked pass instead of three full copies per state tensor.
 
-Eager steps on the CPU take torch's fused kernel instead, one call per member (``fused_cpu``): the same update in one
-pass over each member's parameters and state; a frozen member's call is skipped.
+Eager steps on the CPU take torch's fused kernel instead, one call per member and set of groups with equal
+hyperparameters (``fused_cpu``): the same update in one pass over each member's parameters and state; a frozen
+member's call is skipped.
 """
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ import torch
 
 from . import fused_cpu
 from .base import EnsembleOptimizer, bcast
-
-HOST_HYPERS = ("beta1", "beta2", "eps", "weight_decay")  # the fused kernel's scalar hyperparameters, per member
 
 
 class EnsembleAdamW(EnsembleOptimizer):
@@ -31,53 +30,24 @@ class EnsembleAdamW(EnsembleOptimizer):
         beta1, beta2 = betas
         super().__init__(params, n_members, dict(lr=lr, weight_decay=weight_decay, beta1=beta1, beta2=beta2,
                                                  eps=eps, warmup_steps=warmup_steps))
-        self._views: dict = {}  # p -> (p, m, v, p's storage, per-member views of p, m, v): the fused calls' slices
-        self._hosts: dict = {}  # id(group) -> (its hyperparameter tensors and their versions, per-member floats)
-        self._refresh_hosts()
+        self.fused = True  # eager CPU steps take torch's fused kernel where it applies (fused_cpu)
+        self._calls = fused_cpu.MemberCalls(self)
 
     def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
-        self._views = {}
-        self._refresh_hosts()
+        self._calls.reset()
 
-    def _refresh_hosts(self):
-        """Per-member (beta1, beta2, eps, weight_decay) as Python floats, read once here rather than in every step
-        (reading a tensor on the host inside a step would synchronise a device)."""
-        for group in self.param_groups:
-            key = [(group[k], group[k]._version) for k in HOST_HYPERS]
-            self._hosts[id(group)] = (key, list(zip(*(group[k].tolist() for k in HOST_HYPERS))))
+    @torch.no_grad()
+    def _apply_eager(self):
+        if torch.compiler.is_compiling() or not self.fused:
+            return super()._apply_eager()
+        for group, params in self._calls.step():  # what the kernel does not take: the batched update
+            self._coefficient_cache = {}
+            for p in params:
+                self._update(p, group)
+        self._coefficient_cache = {}
 
-    def _host_hypers(self, group: dict) -> list[tuple[float, float, float, float]]:
-        key, hypers = self._hosts.get(id(group), (None, None))
-        if key is None or any(t is not group[k] or v != t._version for (t, v), k in zip(key, HOST_HYPERS)):
-            self._refresh_hosts()  # a hyperparameter tensor was replaced or changed in place since it was read
-            key, hypers = self._hosts[id(group)]
-        return hypers
-
-    def _member_views(self, p: torch.Tensor) -> tuple[list, list, list]:
-        """Per-member views of p and its state (cached while the tensors stay the same)."""
-        state = self.state[p]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        hit = self._views.get(p)
-        if hit is None or hit[1] is not m or hit[2] is not v or hit[3] != p.data_ptr():
-            hit = (p, m, v, p.data_ptr(), p.unbind(0), m.unbind(0), v.unbind(0))
-            self._views[p] = hit
-        return hit[4], hit[5], hit[6]
-
-    def _update_group(self, params: list[torch.Tensor], group: dict):
-        if not params or not fused_cpu.usable(params):
-            return super()._update_group(params, group)
-        for p in params:
-            self._init_state(p)
-        news = [self._step_counts(p)[1] for p in params]  # [E] int64 each, after this update
-        views = [self._member_views(p) for p in params]
-        per = lambda tensors: [list(x) for x in zip(*tensors)]  # noqa: E731  per parameter -> per member
-        skip = None if self.active is None else (~self.active).to(torch.float32).unbind(0)
-        fused_cpu.member_steps(per(v[0] for v in views), fused_cpu.by_member([p.grad for p in params]),
-                               per(v[1] for v in views), per(v[2] for v in views),
-                               fused_cpu.by_member([n.to(torch.float32) for n in news]),
-                               self._lr(group, news[0]).unbind(0), self._host_hypers(group), skip, self.decoupled)
-
+    _apply = _apply_eager
 
     def _init_state(self, p: torch.Tensor):
         super()._init_state(p)

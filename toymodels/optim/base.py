@@ -69,13 +69,10 @@ class EnsembleOptimizer(torch.optim.Optimizer):
         """Every parameter's update; no host synchronisation (``compile`` makes it one compiled graph)."""
         for group in self.param_groups:
             self._coefficient_cache = {}
-            self._update_group([p for p in group["params"] if p.grad is not None], group)
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group)
         self._coefficient_cache = {}
-
-    def _update_group(self, params: list[torch.Tensor], group: dict):
-        """Update a group's parameters that have gradients (subclasses may update them together)."""
-        for p in params:
-            self._update(p, group)
 
     def _coefficients(self, group: dict, t: torch.Tensor) -> torch.Tensor:
         """[K, E] float64 per-member coefficients of one update from the step counts t [E] (subclasses)."""

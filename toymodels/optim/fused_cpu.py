@@ -3,12 +3,13 @@
 ``torch._fused_adamw_`` / ``torch._fused_adam_`` (the kernel of ``torch.optim.AdamW(fused=True)``) update a list of
 tensors reading and writing p, m and v once each, where the batched update of ``adam.py`` makes about ten
 elementwise passes over [E, ...] tensors that do not fit in cache. The kernel takes one set of scalar hyperparameters
-per call, and members have their own (weight decay, lr, betas, eps), so each member gets its own call on its slices
-p[e], m[e], v[e] of every parameter of the group (contiguous views) with its own step count; a frozen member's call
-is skipped inside the kernel (``found_inf`` = 1, GradScaler's flag: nothing is read or written, so its parameters
-and state keep their bits). The loop over members is on purpose: E calls of one fused pass each cost less than the
-batched passes (``scripts/bench_optimizer.py`` compares both on the main job's and the transformer's parameters),
-and the update is the same -- torch.optim.AdamW's, to the last bit in float64 (tests/test_fused_adam.py).
+per call, and members have their own (lr, betas, eps, weight decay), so each member gets its own call on its slices
+p[e], m[e], v[e] (contiguous views) of every parameter whose group has the same hyperparameters, with its own step
+count; a frozen member's call is skipped inside the kernel (``found_inf`` = 1, GradScaler's flag: nothing is read or
+written, so its parameters and state keep their bits). The loop over members is on purpose: E calls of one fused
+pass each cost less than the batched passes once a member has a few thousand parameters
+(``scripts/bench_optimizer.py``), and the update is the same -- torch.optim.AdamW's, to the last bit in float64
+(tests/test_fused_adam.py).
 
 Used in eager CPU steps only: under torch.compile inductor fuses the batched update itself, and on CUDA the batched
 update is one kernel per pass over all members anyway.
@@ -21,8 +22,9 @@ import torch
 
 DTYPES = (torch.float32, torch.float64)
 # A call costs ~10 us before it touches memory, so members with few parameters (many tiny deep linear nets) keep the
-# batched update: per member and group >= 4096 elements, where the two cross (scripts/bench_optimizer.py).
+# batched update: per member and call >= 4096 elements, where the two cross (scripts/bench_optimizer.py).
 MIN_MEMBER_ELEMENTS = 4096
+HOST_HYPERS = ("lr", "beta1", "beta2", "eps", "weight_decay", "warmup_steps")  # per member, as Python floats
 
 
 def usable(params: Sequence[torch.Tensor]) -> bool:
@@ -35,22 +37,87 @@ def usable(params: Sequence[torch.Tensor]) -> bool:
                and p.grad.is_contiguous() for p in params)
 
 
-def member_steps(params: Sequence[Sequence[torch.Tensor]], grads: Sequence[Sequence[torch.Tensor]],
-                 exp_avgs: Sequence[Sequence[torch.Tensor]], exp_avg_sqs: Sequence[Sequence[torch.Tensor]],
-                 steps: Sequence[Sequence[torch.Tensor]], lr: Sequence[torch.Tensor],
-                 hypers: Sequence[tuple[float, float, float, float]], skip: Sequence[torch.Tensor] | None,
-                 decoupled: bool):
-    """One Adam(W) update of every member. params, grads, exp_avgs, exp_avg_sqs, steps: per member e, the list of
-    its views of the group's tensors ([...] each; steps: 0-dim float32, the member's step count after this update);
-    lr: per member a 0-dim tensor; hypers: per member (beta1, beta2, eps, weight_decay); skip: per member a 0-dim
-    float32 tensor, 1.0 for a member that must not move (None: every member moves)."""
-    kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-    for e, (beta1, beta2, eps, weight_decay) in enumerate(hypers):
-        kernel(params[e], grads[e], exp_avgs[e], exp_avg_sqs[e], [], steps[e], lr=lr[e], beta1=beta1, beta2=beta2,
-               weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False,
-               found_inf=None if skip is None else skip[e])
+class _Slices:
+    """One parameter's per-member views: of p, of its state m and v, and of a float32 copy of its step counts."""
+
+    def __init__(self, p: torch.Tensor, m: torch.Tensor, v: torch.Tensor):
+        self.p, self.m, self.v, self.ptr = p, m, v, p.data_ptr()
+        self.steps = torch.zeros(p.shape[0], dtype=torch.float32)  # [E]: the kernel reads a float step count
+        self.views = (p.unbind(0), m.unbind(0), v.unbind(0), self.steps.unbind(0))
 
 
-def by_member(tensors: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
-    """[E, ...] tensors -> per member e, the list of their e-th slices (views)."""
-    return [list(views) for views in zip(*(t.unbind(0) for t in tensors))]
+class MemberCalls:
+    """The fused update of an ``EnsembleAdamW``: its groups joined by equal per-member hyperparameters, one kernel
+    call per member and join. Views and hyperparameters are read once and kept while the tensors stay the same."""
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.reset()
+
+    def reset(self):
+        """Forget every view and re-read the hyperparameters (after load_state_dict replaced the tensors)."""
+        self.slices: dict = {}  # p -> _Slices
+        self.lists: dict = {}  # tuple of _Slices -> per member: lists of p, m, v and step views
+        self.hosts: dict = {}  # id(group) -> ((tensor, version) per hyperparameter, per-member tuples of floats)
+        for group in self.opt.param_groups:
+            self._read(group)
+
+    def _read(self, group: dict):
+        # here rather than in every step: reading a tensor on the host inside a step would synchronise a device
+        key = tuple((group[k], group[k]._version) for k in HOST_HYPERS)
+        self.hosts[id(group)] = (key, tuple(zip(*(group[k].tolist() for k in HOST_HYPERS))))
+
+    def hypers(self, group: dict) -> tuple[tuple[float, ...], ...]:
+        """Per member (lr, beta1, beta2, eps, weight_decay, warmup_steps) of the group."""
+        key, hypers = self.hosts.get(id(group), (None, None))
+        if key is None or any(t is not group[k] or v != t._version for (t, v), k in zip(key, HOST_HYPERS)):
+            self._read(group)  # a hyperparameter tensor was replaced or changed in place since it was read
+            key, hypers = self.hosts[id(group)]
+        return hypers
+
+    def step(self) -> list[tuple[dict, list[torch.Tensor]]]:
+        """Update every join of groups the kernel can take; returns the (group, parameters with gradients) pairs
+        left for the batched update."""
+        joins: dict = {}
+        for group in self.opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                joins.setdefault(self.hypers(group), []).append((group, params))
+        active = self.opt.active
+        skip = None if active is None else (~active).to(torch.float32).unbind(0)  # per member 0-dim: 1.0 = frozen
+        left = []
+        for hypers, pairs in joins.items():
+            params = [p for _, ps in pairs for p in ps]
+            if usable(params):
+                self._update(params, pairs[0][0], hypers, skip)
+            else:
+                left += pairs
+        return left
+
+    def _slices(self, p: torch.Tensor) -> _Slices:
+        self.opt._init_state(p)
+        state = self.opt.state[p]
+        s = self.slices.get(p)
+        if s is None or s.m is not state["exp_avg"] or s.v is not state["exp_avg_sq"] or s.ptr != p.data_ptr():
+            s = self.slices[p] = _Slices(p, state["exp_avg"], state["exp_avg_sq"])
+        return s
+
+    def _update(self, params: list[torch.Tensor], group: dict, hypers, skip):
+        opt = self.opt
+        slices = tuple(self._slices(p) for p in params)
+        for s in slices:
+            s.steps.copy_(opt._step_counts(s.p)[1])  # the member's count after this update (frozen: unchanged)
+        lists = self.lists.get(slices)
+        if lists is None:  # per member e: [p[e] for p], [m[e] for p], [v[e] for p], [steps[e] for p]
+            lists = self.lists[slices] = [[list(x) for x in zip(*(s.views[i] for s in slices))] for i in range(4)]
+        P, M, V, S = lists
+        grads = [list(x) for x in zip(*(p.grad.unbind(0) for p in params))]
+        if all(h[5] == 0 for h in hypers):  # no warmup: the lr is each member's constant
+            lr = [h[0] for h in hypers]
+        else:
+            lr = opt._lr(group, opt.state[params[0]]["step"]).unbind(0)  # [E] float64 -> per member 0-dim
+        kernel = torch._fused_adamw_ if opt.decoupled else torch._fused_adam_
+        for e, (_, beta1, beta2, eps, weight_decay, _) in enumerate(hypers):
+            kernel(P[e], grads[e], M[e], V[e], [], S[e], lr=lr[e], beta1=beta1, beta2=beta2,
+                   weight_decay=weight_decay, eps=eps, amsgrad=False, maximize=False,
+                   found_inf=None if skip is None else skip[e])
