@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import einsum
 
 from .base import EnsembleModel, gather_rows, stacked
 
@@ -72,25 +71,21 @@ class EnsembleTransformer(EnsembleModel):
     def symbol_tables(self) -> dict[str, torch.Tensor]:
         """What attention needs, per member and per symbol rather than per row.
 
-        Only the "=" position's output reaches the logits, and its residual (W_E["="] + W_pos[2]) is the same for
-        every row, so its query is one vector per member; keys and values at positions 0 and 1 depend only on the
-        symbol there. Returns scores s_a, s_b [E, S, H] (s_eq [E, H]) already scaled by 1/sqrt(d_head), values
-        v_a, v_b [E, S, H, d_head] (v_eq [E, H, d_head]) and resid_eq [E, d].
-        """
-        S = self.n_symbols
-        emb_a = self.W_E[:, :S] + self.W_pos[:, None, 0]  # [E, S, d]
-        emb_b = self.W_E[:, :S] + self.W_pos[:, None, 1]
+        Only the "=" position's output reaches the logits, and its residual r_eq = W_E["="] + W_pos[2] is the same
+        for every row, so each head's query q_h = r_eq W_Q[h] / sqrt(d_head) is one vector per member, and a
+        residual r's score is (r W_K[h]) . q_h = r . u_h with u_h = W_K[h] q_h; keys and values at positions 0 and
+        1 depend only on the symbol there. So one product of W_E (and of W_pos) with [u_1 .. u_H | W_V[1] .. W_V[H]]
+        gives every symbol's scores and values at once. Returns ``a``, ``b`` [E, S, H + H d_head] (position 0 / 1:
+        the H scores, then the H values of d_head), ``eq`` [E, H + H d_head] (the "=" position's) and ``resid_eq``
+        [E, d]."""
+        S, H, k = self.n_symbols, self.n_heads, self.d_head
         resid_eq = self.W_E[:, -1] + self.W_pos[:, 2]  # [E, d]
-        q = einsum(resid_eq, self.W_Q, "e d, e h d k -> e h k") / self.d_head**0.5
-
-        def score_and_value(emb):
-            k = einsum(emb, self.W_K, "e s d, e h d k -> e s h k")
-            return einsum(k, q, "e s h k, e h k -> e s h"), einsum(emb, self.W_V, "e s d, e h d k -> e s h k")
-
-        s_a, v_a = score_and_value(emb_a)
-        s_b, v_b = score_and_value(emb_b)
-        s_eq, v_eq = score_and_value(resid_eq[:, None])
-        return {"s_a": s_a, "s_b": s_b, "s_eq": s_eq[:, 0], "v_a": v_a, "v_b": v_b, "v_eq": v_eq[:, 0],
+        q = torch.matmul(resid_eq[:, None, None, :], self.W_Q) / k**0.5  # [E, H, 1, k]
+        u = torch.matmul(self.W_K, q.mT)[..., 0]  # [E, H, d]
+        W_V = self.W_V.permute(0, 2, 1, 3).flatten(2)  # [E, d, H k]
+        proj = torch.cat([u.mT, W_V], dim=2)  # [E, d, H + H k]
+        emb, pos = torch.bmm(self.W_E, proj), torch.bmm(self.W_pos, proj)  # [E, V, H + H k], [E, 3, H + H k]
+        return {"a": emb[:, :S] + pos[:, None, 0], "b": emb[:, :S] + pos[:, None, 1], "eq": emb[:, -1] + pos[:, 2],
                 "resid_eq": resid_eq}
 
     def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -103,24 +98,23 @@ class EnsembleTransformer(EnsembleModel):
         """
         per_member = x.dim() == 3
         t = self.symbol_tables()
-        B = x.shape[-2]
-        scores = torch.stack([gather_rows(t["s_a"], x[..., 0], per_member), gather_rows(t["s_b"], x[..., 1], per_member),
-                              t["s_eq"][:, None, :].expand(-1, B, -1)], dim=-1)  # [E, B, H, 3]
+        E, B, H, k = self.n_members, x.shape[-2], self.n_heads, self.d_head
+        rows_a = gather_rows(t["a"], x[..., 0], per_member)  # [E, B, H + H k]
+        rows_b = gather_rows(t["b"], x[..., 1], per_member)
+        eq = t["eq"][:, None]  # [E, 1, H + H k]
+        scores = torch.stack([rows_a[..., :H], rows_b[..., :H], eq[..., :H].expand(E, B, H)], dim=-1)  # [E, B, H, 3]
         attn = F.softmax(scores, dim=-1)
-        H, k = self.n_heads, self.d_head
-        v_a = gather_rows(t["v_a"].flatten(2), x[..., 0], per_member).unflatten(-1, (H, k))  # [E, B, H, k]
-        v_b = gather_rows(t["v_b"].flatten(2), x[..., 1], per_member).unflatten(-1, (H, k))
-        z = attn[..., 0, None] * v_a + attn[..., 1, None] * v_b + attn[..., 2, None] * t["v_eq"][:, None]
-        mid = t["resid_eq"][:, None, :] + einsum(z, self.W_O, "e b h k, e h k d -> e b d")
-        pre = einsum(mid, self.W_in, "e b d, e d m -> e b m") + self.b_in[:, None]
+        value = lambda rows: rows[..., H:].unflatten(-1, (H, k))  # noqa: E731  [E, B | 1, H, k]
+        z = attn[..., 0, None] * value(rows_a) + attn[..., 1, None] * value(rows_b) + attn[..., 2, None] * value(eq)
+        mid = torch.baddbmm(t["resid_eq"][:, None], z.flatten(2), self.W_O.flatten(1, 2))  # [E, B, d]
+        pre = torch.baddbmm(self.b_in[:, None], mid, self.W_in)  # [E, B, d_mlp]
         post = F.relu(pre) if self.act == "relu" else F.gelu(pre)
-        out = mid + einsum(post, self.W_out, "e b m, e m d -> e b d") + self.b_out[:, None]
+        out = torch.baddbmm(mid + self.b_out[:, None], post, self.W_out)  # [E, B, d]
         return {"attn": attn, "mlp_pre": pre, "mlp_post": post, "resid_post": out}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 2] or [E, B, 2] int64 operand pairs -> logits [E, B, d_vocab_out] at the last position."""
-        h = self.activations(x)["resid_post"]
-        return einsum(h, self.W_U, "e b d, e d v -> e b v")
+        return torch.bmm(self.activations(x)["resid_post"], self.W_U)  # [E, B, d] @ [E, d, V] -> [E, B, V]
 
     def member_state(self, e):
         return {TL_NAMES[n]: p[e].detach().clone() for n, p in self.named_parameters()}
