@@ -105,8 +105,9 @@ class MemberCalls:
     def _update(self, params: list[torch.Tensor], group: dict, hypers, skip):
         opt = self.opt
         slices = tuple(self._slices(p) for p in params)
+        inc = 1 if opt.active is None else opt.active.to(torch.int64)  # [E]: frozen members do not count
         for s in slices:
-            s.steps.copy_(opt._step_counts(s.p)[1])  # the member's count after this update (frozen: unchanged)
+            s.steps.copy_(opt.state[s.p]["step"].add_(inc))  # the member's count after this update
         lists = self.lists.get(slices)
         if lists is None:  # per member e: [p[e] for p], [m[e] for p], [v[e] for p], [steps[e] for p]
             lists = self.lists[slices] = [[list(x) for x in zip(*(s.views[i] for s in slices))] for i in range(4)]
