@@ -153,6 +153,7 @@ GROMOV = {"model.name": "mlp", "model.width": 12, "model.depth": 2, "task.p": 11
     {"model.act": "relu", "model.bias": True},
     {"model.act": "tanh", "model.bias": True, "train.batch_size": 5},
     {"model.act": "quadratic", "model.bias": False, "loss.name": "mse"},
+    {"model.act": "linear", "model.bias": True},  # the activation returns its input (z is h)
 ])
 def test_two_layer_pair_mlp_tiles(variant, tile, monkeypatch):
     """Gromov's two-layer net takes toymodels.models.pair_mlp's tiled forward/backward on the CPU; members with

@@ -100,10 +100,13 @@ class _TiledPairMLP(torch.autograd.Function):
                 z.mul_(mask[e0:e1, None])
             gt = g[e0:e1, :r]  # [k, r, C]
             torch.bmm(gt.mT, z, out=dW1t[e0:e1])  # [k, C, H]
+            # dh into z's buffer, done with: two [k, r, H] buffers live instead of three keeps more of them in cache
+            # (not when z is h itself: the linear activation)
+            buf = None if z is h else z
             if act == "quadratic":  # act'(h) = 2h: the 2 goes on the narrow gradient, not on [k, r, H]
-                dh = torch.bmm(gt * 2.0, W1[e0:e1].mT).mul_(h)
+                dh = torch.bmm(gt * 2.0, W1[e0:e1].mT, out=buf).mul_(h)
             else:
-                dh = torch.bmm(gt, W1[e0:e1].mT).mul_(derivative(act, h))
+                dh = torch.bmm(gt, W1[e0:e1].mT, out=buf).mul_(derivative(act, h))
             if mask is not None:
                 dh.mul_(mask[e0:e1, None])
             if db0 is not None:
