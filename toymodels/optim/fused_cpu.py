@@ -83,15 +83,15 @@ class MemberCalls:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
                 joins.setdefault(self.hypers(group), []).append((group, params))
-        active = self.opt.active
-        skip = None if active is None else (~active).to(torch.float32).unbind(0)  # per member 0-dim: 1.0 = frozen
-        left = []
+        active, skip, left = self.opt.active, None, []
         for hypers, pairs in joins.items():
             params = [p for _, ps in pairs for p in ps]
-            if usable(params):
-                self._update(params, pairs[0][0], hypers, skip)
-            else:
+            if not usable(params):
                 left += pairs
+                continue
+            if skip is None and active is not None:  # per member a 0-dim float32: 1.0 for a frozen member
+                skip = (~active).to(torch.float32).unbind(0)
+            self._update(params, pairs[0][0], hypers, skip)
         return left
 
     def _slices(self, p: torch.Tensor) -> _Slices:
