@@ -106,6 +106,13 @@ def test_member_finite_flags_exactly_the_non_finite_members():
     ok = member_finite([loss, W, torch.randn(6, 3)])
     assert ok.tolist() == [True, True, False, False, False, False]
     assert member_finite([W[:2]]).tolist() == [True, True]
+    # large tensors are reduced one by one, small ones joined per dtype: both ways flag the same members
+    big_W = torch.randn(6, 80, 80)
+    big_W[0, 79, 79] = float("nan")
+    small64 = torch.randn(6, 7, dtype=torch.float64)
+    small64[1, 6] = -float("inf")
+    ok = member_finite([big_W, torch.randn(6, 2, 3), small64, torch.randn(6, 5)])
+    assert ok.tolist() == [False, False, True, True, True, True]
 
 
 def test_unused_parameter_gets_a_zero_gradient():

@@ -4,19 +4,28 @@ from __future__ import annotations
 import torch
 
 
+SMALL_PER_MEMBER = 4096  # tensors with fewer elements per member are joined into one table per dtype
+
+
 def member_finite(tensors: list[torch.Tensor]) -> torch.Tensor:
     """[E] bool: True where every tensor's member slice is finite. Each tensor has a leading E axis."""
     # a slice holds NaN or inf exactly when its largest or smallest entry does (NaN propagates through amax/amin):
     # two reductions per tensor, no temporary, then one isfinite over an [E, K] table of extremes (3x faster than
     # abs().amax() per tensor on the main job's parameters and gradients, 0.14 vs 0.41 ms, one CPU thread; ~100x
-    # faster than isfinite's elementwise passes and an all)
-    columns = []
+    # faster than isfinite's elementwise passes and an all). Small tensors (a transformer's two dozen parameters
+    # and gradients) are first joined per dtype, so that they cost two reductions in all rather than two each.
+    columns, small = [], {}
     for t in tensors:
         if t.dim() == 1:
             columns.append(t[:, None])
+        elif t.numel() < SMALL_PER_MEMBER * t.shape[0]:
+            small.setdefault(t.dtype, []).append(t.flatten(1))
         else:
             flat = t.flatten(1)  # [E, n]
             columns += [flat.amax(dim=1, keepdim=True), flat.amin(dim=1, keepdim=True)]
+    for group in small.values():
+        flat = torch.cat(group, dim=1) if len(group) > 1 else group[0]  # [E, sum of n]
+        columns += [flat.amax(dim=1, keepdim=True), flat.amin(dim=1, keepdim=True)]
     return torch.isfinite(torch.cat(columns, dim=1)).all(dim=1)
 
 
