@@ -25,60 +25,46 @@ from .base import flat_rows
 from .pair_mlp import tiles
 
 
-def _scaled(grad: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor | None:
-    """grad [E, ...] times the upstream gradient g [E] of each member's loss."""
-    return None if grad is None else grad * g.to(grad.dtype).view(-1, *([1] * (grad.dim() - 1)))
-
-
-class _PairMLPCrossEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, W0, b0, W1, b1, pairs, mask, y, w, act, plan):
-        # W0 [E, V, H], b0 [E, H] | None, W1 [E, H, C], b1 [E, C] | None, pairs [E, B, 2] rows of W0 flattened to
-        # [E * V, H], mask [E, H] | None (hidden units in use), y [E, B] labels, w [E, B] row weights
-        H, C = W0.shape[-1], W1.shape[-1]
-        flat = W0.reshape(-1, H)
-        f = activation(act)
-        dflat = torch.zeros_like(flat)  # [E * V, H]
-        losses, dW1t, db0, db1 = [], [], [], []
-        for e0, e1, r in plan:
-            pr = pairs[e0:e1, :r]  # [k, r, 2]
-            h = flat[pr[..., 0]] + flat[pr[..., 1]]  # [k, r, H]
-            if b0 is not None:
-                h = h + b0[e0:e1, None]
-            z = h * h if act == "quadratic" else f(h)
-            if mask is not None:
-                z = z * mask[e0:e1, None]
-            logits = torch.bmm(W1[e0:e1].mT, z.mT)  # [k, C, r]: the fast orientation for small C
-            if b1 is not None:
-                logits = logits + b1[e0:e1, :, None]
-            logp = torch.log_softmax(logits, dim=1)  # [k, C, r]
-            yt, wt = y[e0:e1, :r], w[e0:e1, :r]  # [k, r]
-            use = wt > 0  # where, not a product, on rows outside a member's batch: a NaN there must not leak
-            losses.append(torch.where(use, -logp.gather(1, yt[:, None]).squeeze(1) * wt, 0.0).sum(1))  # [k]
-            gt = torch.where(use[:, None], (logp.exp() - F.one_hot(yt, C).mT.to(logp.dtype)) * wt[:, None],
-                             0.0)  # d loss / d logits [k, C, r]
-            dW1t.append(torch.bmm(gt, z))  # [k, C, H]
-            if b1 is not None:
-                db1.append(gt.sum(2))
-            dh = torch.bmm(gt.mT, W1[e0:e1].mT) * derivative(act, h)  # [k, r, H]
-            if mask is not None:
-                dh = dh * mask[e0:e1, None]
-            if b0 is not None:
-                db0.append(dh.sum(1))
-            dh = dh.reshape(-1, H)
-            dflat.index_add_(0, pr[..., 0].reshape(-1), dh)
-            dflat.index_add_(0, pr[..., 1].reshape(-1), dh)
-        grads = (dflat.view_as(W0), torch.cat(db0) if db0 else None, torch.cat(dW1t).mT,
-                 torch.cat(db1) if db1 else None)
-        ctx.has = [gr is not None for gr in grads]
-        ctx.save_for_backward(*(gr for gr in grads if gr is not None))
-        return torch.cat(losses)
-
-    @staticmethod
-    def backward(ctx, g):
-        kept = iter(ctx.saved_tensors)
-        dW0, db0, dW1, db1 = (_scaled(next(kept), g) if has else None for has in ctx.has)
-        return dW0, db0, dW1, db1, None, None, None, None, None, None
+def _losses_and_gradients(W0, b0, W1, b1, pairs, mask, y, w, act: str, plan):
+    """(losses [E], (dW0, db0 | None, dW1, db1 | None)) of the tiles' one pass. W0 [E, V, H], b0 [E, H] | None,
+    W1 [E, H, C], b1 [E, C] | None, pairs [E, B, 2] rows of W0 flattened to [E * V, H], mask [E, H] | None (hidden
+    units in use), y [E, B] labels, w [E, B] row weights; no autograd graph is recorded."""
+    H, C = W0.shape[-1], W1.shape[-1]
+    flat = W0.reshape(-1, H)
+    f = activation(act)
+    dflat = torch.zeros_like(flat)  # [E * V, H]
+    losses, dW1t, db0, db1 = [], [], [], []
+    for e0, e1, r in plan:
+        pr = pairs[e0:e1, :r]  # [k, r, 2]
+        h = flat[pr[..., 0]] + flat[pr[..., 1]]  # [k, r, H]
+        if b0 is not None:
+            h = h + b0[e0:e1, None]
+        z = h * h if act == "quadratic" else f(h)
+        if mask is not None:
+            z = z * mask[e0:e1, None]
+        logits = torch.bmm(W1[e0:e1].mT, z.mT)  # [k, C, r]: the fast orientation for small C
+        if b1 is not None:
+            logits = logits + b1[e0:e1, :, None]
+        logp = torch.log_softmax(logits, dim=1)  # [k, C, r]
+        yt, wt = y[e0:e1, :r], w[e0:e1, :r]  # [k, r]
+        use = wt > 0  # where, not a product, on rows outside a member's batch: a NaN there must not leak
+        losses.append(torch.where(use, -logp.gather(1, yt[:, None]).squeeze(1) * wt, 0.0).sum(1))  # [k]
+        gt = torch.where(use[:, None], (logp.exp() - F.one_hot(yt, C).mT.to(logp.dtype)) * wt[:, None],
+                         0.0)  # d loss / d logits [k, C, r]
+        dW1t.append(torch.bmm(gt, z))  # [k, C, H]
+        if b1 is not None:
+            db1.append(gt.sum(2))
+        dh = torch.bmm(gt.mT, W1[e0:e1].mT) * derivative(act, h)  # [k, r, H]
+        if mask is not None:
+            dh = dh * mask[e0:e1, None]
+        if b0 is not None:
+            db0.append(dh.sum(1))
+        dh = dh.reshape(-1, H)
+        dflat.index_add_(0, pr[..., 0].reshape(-1), dh)
+        dflat.index_add_(0, pr[..., 1].reshape(-1), dh)
+    grads = (dflat.view_as(W0), torch.cat(db0) if db0 else None, torch.cat(dW1t).mT,
+             torch.cat(db1) if db1 else None)
+    return torch.cat(losses), grads
 
 
 def pair_mlp_cross_entropy(W0: torch.Tensor, b0: torch.Tensor | None, W1: torch.Tensor, b1: torch.Tensor | None,
@@ -92,4 +78,12 @@ def pair_mlp_cross_entropy(W0: torch.Tensor, b0: torch.Tensor | None, W1: torch.
     w = valid.to(W0.dtype) / valid.sum(1, keepdim=True).clamp(min=1).to(W0.dtype)  # [E, B]
     m = None if mask is None else mask.to(W0.dtype)
     _, pairs = flat_rows(W0, torch.stack([a, b], -1))  # [E, B, 2]
-    return _PairMLPCrossEntropy.apply(W0, b0, W1, b1, pairs, m, y, w, act, plan)
+    params = (W0, b0, W1, b1)
+    with torch.no_grad():
+        losses, grads = _losses_and_gradients(*(None if p is None else p.detach() for p in params), pairs, m, y, w,
+                                              act, plan)
+    # the kept gradients become the losses' gradients through a surrogate whose value is zero: d(sum_e c_e
+    # loss_e) / d p[e] = c_e grad[e]. Not an autograd.Function: AOTAutograd's cache takes no graph holding one, and
+    # a warm start would trace the joint graph again (~2 s on the main job)
+    surrogate = sum((p * g).flatten(1).sum(1) for p, g in zip(params, grads) if p is not None)  # [E]
+    return losses + (surrogate - surrogate.detach())
