@@ -78,12 +78,14 @@ class MemberCalls:
     def step(self) -> list[tuple[dict, list[torch.Tensor]]]:
         """Update every join of groups the kernel can take; returns the (group, parameters with gradients) pairs
         left for the batched update."""
-        joins: dict = {}
+        joins, left = {}, []
         for group in self.opt.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if params:
+            if params and params[0].device.type != "cpu":
+                left.append((group, params))  # a device's batched update: nothing read on the host
+            elif params:
                 joins.setdefault(self.hypers(group), []).append((group, params))
-        active, skip, left = self.opt.active, None, []
+        active, skip = self.opt.active, None
         for hypers, pairs in joins.items():
             params = [p for _, ps in pairs for p in ps]
             if not usable(params):
@@ -100,6 +102,7 @@ class MemberCalls:
         s = self.slices.get(p)
         if s is None or s.m is not state["exp_avg"] or s.v is not state["exp_avg_sq"] or s.ptr != p.data_ptr():
             s = self.slices[p] = _Slices(p, state["exp_avg"], state["exp_avg_sq"])
+            self.lists.clear()  # the per-member lists built from the old views go with them
         return s
 
     def _update(self, params: list[torch.Tensor], group: dict, hypers, skip):
