@@ -189,3 +189,26 @@ def test_groups_with_equal_hyperparameters_share_a_call(same):
     assert calls == ([2] * E * 3 if same else [1] * E * 3)
     for p, q in zip(ps, ref_ps):
         assert (p - q).abs().max() < 1e-15
+
+
+def test_fused_step_reads_nothing_on_the_host(monkeypatch):
+    """The fused update keeps the step free of host reads (as tests/test_compile.py checks for whole steps at sizes
+    that keep the batched update): warmup, a frozen member and both groups' calls, with every read patched to fail."""
+    from tests.test_compile import SYNCS, _no_sync
+
+    init = _params(torch.float32, [(70, 70), (80, 60)])  # each group above the threshold
+    ps = [p.clone().requires_grad_() for p in init]
+    opt = EnsembleAdamW([{"params": ps[:1]}, {"params": ps[1:], "lr": 0.02}], E, lr=0.01, weight_decay=0.1,
+                        warmup_steps=[0, 2, 0, 0])
+    opt.set_active(torch.tensor([True, True, False, True]))
+    calls, kernel = [], torch._fused_adamw_
+    monkeypatch.setattr(torch, "_fused_adamw_", lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    with monkeypatch.context() as m:
+        for owner, attr in SYNCS:
+            m.setattr(owner, attr, _no_sync)
+        for _ in range(3):
+            for p in ps:
+                p.grad = torch.ones_like(p)
+            opt.step()
+    assert len(calls) == 3 * 2 * E  # the kernel took every step: both groups, every member
+    assert torch.equal(ps[0][2], init[0][2]) and not torch.equal(ps[0][0], init[0][0])
