@@ -156,16 +156,19 @@ GROMOV = {"model.name": "mlp", "model.width": 12, "model.depth": 2, "task.p": 11
     {"model.act": "linear", "model.bias": True},  # the activation returns its input (z is h)
 ])
 def test_two_layer_pair_mlp_tiles(variant, tile, monkeypatch):
-    """Gromov's two-layer net takes toymodels.models.pair_mlp's tiled forward/backward on the CPU; members with
-    fewer training rows skip their padding. Mixed widths included."""
-    from toymodels.models import pair_mlp
+    """Gromov's two-layer net trains on the CPU through tiles: with a softmax cross-entropy, loss and gradients in
+    one eager pass (toymodels.models.pair_mlp_ce_eager), with another loss the tiled forward/backward of
+    toymodels.models.pair_mlp and the head; members with fewer training rows skip their padding. Mixed widths
+    included."""
+    from toymodels.models import pair_mlp, pair_mlp_ce_eager
 
     plans, kernel_calls = [], []
     monkeypatch.setattr(pair_mlp, "TILE_ELEMENTS", tile)
     monkeypatch.setattr(pair_mlp, "tiles", lambda *a, f=pair_mlp.tiles: plans.append(f(*a)) or plans[-1])
-    forward = pair_mlp._TiledPairMLP.forward
-    monkeypatch.setattr(pair_mlp._TiledPairMLP, "forward",
-                        staticmethod(lambda ctx, *a: kernel_calls.append(a[-1]) or forward(ctx, *a)))
+    fused = variant.get("loss.name", "cross_entropy") == "cross_entropy"
+    kernel = pair_mlp_ce_eager._PairCrossEntropy if fused else pair_mlp._TiledPairMLP
+    forward = kernel.forward
+    monkeypatch.setattr(kernel, "forward", staticmethod(lambda ctx, *a: kernel_calls.append(a[-1]) or forward(ctx, *a)))
     members = [{**m, "model.width": w} for m, w in zip(MIXED, [12, 5, 9, 12])]
     worst, engine = run_pair({**GROMOV, **variant}, members, steps=200)
     assert worst < 1e-10

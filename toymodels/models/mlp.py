@@ -20,6 +20,7 @@ from ..activations import activation, canonical_activation
 from .base import EnsembleModel, gather_pair_sum, linear_init, member_matmul, stacked
 from .pair_mlp import PairTiles, tiled_pair_mlp
 from .pair_mlp_ce import pair_mlp_cross_entropy
+from .pair_mlp_ce_eager import pair_cross_entropy_tiles
 
 #: the activations MLPs and Liu's toy support ("identity" is accepted as an alias of "linear")
 ACTIVATIONS = {name: activation(name) for name in ("relu", "tanh", "gelu", "quadratic", "linear")}
@@ -115,14 +116,15 @@ class EnsembleMLP(EnsembleModel):
         return hit[2]
 
     def fused_mean_loss(self, x, y, valid, rows, head):
-        """Under torch.compile on the CPU, Gromov's two-layer net on per-member pairs with a softmax cross-entropy
-        head computes loss and gradients in one pass of tiles (``pair_mlp_ce``), which inductor fuses; eagerly the
-        tiled kernel and the head are faster (``forward_rows``)."""
-        if not (torch.compiler.is_compiling() and self._pairs_cpu(x) and x.dim() == 3
-                and getattr(head, "softmax_cross_entropy", False)):
+        """On the CPU, Gromov's two-layer net on per-member pairs with a softmax cross-entropy head computes loss
+        and gradients in one pass of tiles: eagerly ``pair_mlp_ce_eager`` (lookups and activations once, the
+        softmax on the tiles' rows only), under torch.compile ``pair_mlp_ce``, written for inductor to fuse."""
+        if not (self._pairs_cpu(x) and x.dim() == 3 and getattr(head, "softmax_cross_entropy", False)):
             return None
         W0, b0, W1, b1, a, b, mask = self._pair_operands(x)
-        return pair_mlp_cross_entropy(W0, b0, W1, b1, a, b, y, valid, self.act, mask, rows)
+        if torch.compiler.is_compiling():
+            return pair_mlp_cross_entropy(W0, b0, W1, b1, a, b, y, valid, self.act, mask, rows)
+        return pair_cross_entropy_tiles(W0, b0, W1, b1, y, valid, self.act, mask, self._pair_tiles(x, a, b, rows))
 
     def _pair_operands(self, x: torch.Tensor):
         """What the pair kernels take: W0, b0 | None, W1, b1 | None, the pair's rows of W0 a, b [E, B] (b offset to

@@ -73,7 +73,7 @@ class _TiledPairMLP(torch.autograd.Function):
         f = activation(act)  # quadratic: h * h below (aten's pow is slower)
         out = torch.zeros(E, B, C, dtype=W0.dtype, device=W0.device)
         for (e0, e1, r), index in zip(pt.plan, pt.index):
-            h = _pre(flat, b0, index, e0, e1, r)
+            h = pre_activations(flat, b0, index, e0, e1, r)
             z = h.mul_(h) if act == "quadratic" else f(h)
             if mask is not None:
                 z.mul_(mask[e0:e1, None])
@@ -94,7 +94,7 @@ class _TiledPairMLP(torch.autograd.Function):
         dW1t = torch.empty(W1.shape[0], W1.shape[2], H, dtype=W1.dtype, device=W1.device)  # [E, C, H]
         db0 = None if b0 is None else torch.empty_like(b0)
         for (e0, e1, r), index in zip(ctx.pt.plan, ctx.pt.index):
-            h = _pre(flat, b0, index, e0, e1, r)  # [k, r, H]
+            h = pre_activations(flat, b0, index, e0, e1, r)  # [k, r, H]
             z = h * h if act == "quadratic" else f(h)
             if mask is not None:
                 z.mul_(mask[e0:e1, None])
@@ -118,7 +118,7 @@ class _TiledPairMLP(torch.autograd.Function):
         return dflat.view_as(W0), db0, dW1t.mT, db1, None, None, None
 
 
-def _pre(flat, b0, index, e0: int, e1: int, r: int) -> torch.Tensor:
+def pre_activations(flat, b0, index, e0: int, e1: int, r: int) -> torch.Tensor:
     """Pre-activations [k, r, H] of members e0..e1-1, rows 0..r-1: the pair's two rows of W0 summed (+ b0)."""
     h = F.embedding_bag(index[0], flat, index[1], mode="sum").view(e1 - e0, r, flat.shape[1])
     return h if b0 is None else h.add_(b0[e0:e1, None])

@@ -9,9 +9,9 @@ lookup, activation, logits, log-softmax, the member's loss, then the logits' gra
 it the output layer's and the embedding's gradients; the backward only scales the kept gradients by each member's
 upstream gradient. Everything is plain tensor algebra (lookups by indexing, no in-place update of an input), so
 torch.compile fuses each tile's elementwise chain around its GEMMs. Hand-written because inductor's own backward of
-the model and the loss head keeps [E, B, H] activations and the loss's passes apart; the same chain eagerly is slower
-than ``pair_mlp``'s tiled kernel followed by the loss head, so only a compiled step takes it
-(``EnsembleMLP.fused_mean_loss``). Timings in the README ("Speed").
+the model and the loss head keeps [E, B, H] activations and the loss's passes apart; this functional chain is slow
+eagerly (advanced indexing, fresh tensors), so an eager step takes ``pair_mlp_ce_eager``'s in-place version of the
+same pass instead (``EnsembleMLP.fused_mean_loss``). Timings in the README ("Speed").
 """
 from __future__ import annotations
 
