@@ -15,7 +15,8 @@ reports medians over repeats and the ratio of the medians):
 - ``step``: member-steps per second of the engine's training step at E = 20 (the sweep's one fit) vs the plain
   script's training step (the same 20 runs, one step each, in turn).
 - ``kernel``: the model's forward + backward at E = 20 on the training rows, the CPU's tiled kernel
-  (``toymodels.models.pair_mlp``, the path training takes) vs autograd's path through the same model, interleaved.
+  (``toymodels.models.pair_mlp``: evaluation's path, and training's with losses other than softmax cross-entropy,
+  which takes the one pass of ``pair_mlp_ce_eager``) vs autograd's path through the same model, interleaved.
 - ``flops``: achieved matmul FLOP/s of both steps against a single-thread sgemm (1024^3) measured in this run. The
   engine's first layer is a row lookup (one-hot inputs), so its FLOPs per member-step are the output layer's
   (forward, input gradient, weight gradient); the plain script also multiplies the one-hot matrix (forward and
