@@ -100,22 +100,29 @@ class _TiledPairMLP(torch.autograd.Function):
                 z.mul_(mask[e0:e1, None])
             gt = g[e0:e1, :r]  # [k, r, C]
             torch.bmm(gt.mT, z, out=dW1t[e0:e1])  # [k, C, H]
-            # dh into z's buffer, done with: two [k, r, H] buffers live instead of three keeps more of them in cache
-            # (not when z is h itself: the linear activation)
-            buf = None if z is h else z
-            if act == "quadratic":  # act'(h) = 2h: the 2 goes on the narrow gradient, not on [k, r, H]
-                dh = torch.bmm(gt * 2.0, W1[e0:e1].mT, out=buf).mul_(h)
-            else:
-                dh = torch.bmm(gt, W1[e0:e1].mT, out=buf).mul_(derivative(act, h))
-            if mask is not None:
-                dh.mul_(mask[e0:e1, None])
-            if db0 is not None:
-                torch.sum(dh, 1, out=db0[e0:e1])
-            dh = dh.view(-1, H)
-            dflat.index_add_(0, index[2], dh)
-            dflat.index_add_(0, index[3], dh)
+            backprop_tile(gt, W1.mT, h, z, act, mask, db0, dflat, index, e0, e1)
         db1 = g.sum(1) if ctx.has_b1 else None
         return dflat.view_as(W0), db0, dW1t.mT, db1, None, None, None
+
+
+def backprop_tile(g, W1t, h, z, act: str, mask, db0, dflat, index, e0: int, e1: int):
+    """The rest of a tile's backward once the weight gradient has read z: from the logits' gradient g [k, r, C] (any
+    strides), the pre-activations' gradient -- into z's buffer, done with (two [k, r, H] buffers live instead of
+    three keeps more of them in cache; not when z is h itself: the linear activation) -- the unit mask, b0's
+    gradient into db0 [E, H], and the embedding gradient: both operands' rows index_add-ed into dflat [E * V, H].
+    W1t: W1 as [E, C, H]."""
+    buf = None if z is h else z
+    if act == "quadratic":  # act'(h) = 2h: the 2 goes on the narrow gradient, not on [k, r, H]
+        dh = torch.bmm(g * 2.0, W1t[e0:e1], out=buf).mul_(h)
+    else:
+        dh = torch.bmm(g, W1t[e0:e1], out=buf).mul_(derivative(act, h))
+    if mask is not None:
+        dh.mul_(mask[e0:e1, None])
+    if db0 is not None:
+        torch.sum(dh, 1, out=db0[e0:e1])
+    dh = dh.view(-1, dh.shape[-1])
+    dflat.index_add_(0, index[2], dh)
+    dflat.index_add_(0, index[3], dh)
 
 
 def pre_activations(flat, b0, index, e0: int, e1: int, r: int) -> torch.Tensor:

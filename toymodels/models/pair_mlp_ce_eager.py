@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ..activations import activation, derivative
-from .pair_mlp import PairTiles, pre_activations
+from ..activations import activation
+from .pair_mlp import PairTiles, backprop_tile, pre_activations
 
 
 class _PairCrossEntropy(torch.autograd.Function):
@@ -51,18 +51,7 @@ class _PairCrossEntropy(torch.autograd.Function):
             torch.bmm(gt, z, out=dW1t[e0:e1])  # [k, C, H]
             if db1 is not None:
                 torch.sum(gt, 2, out=db1[e0:e1])
-            buf = None if z is h else z  # the input gradient into z's buffer, done with (not h itself: linear)
-            if act == "quadratic":  # act'(h) = 2h: the 2 goes on the narrow gradient, not on [k, r, H]
-                dh = torch.bmm(gt.mul_(2.0).mT, W1t[e0:e1], out=buf).mul_(h)
-            else:
-                dh = torch.bmm(gt.mT, W1t[e0:e1], out=buf).mul_(derivative(act, h))
-            if mask is not None:
-                dh.mul_(mask[e0:e1, None])
-            if db0 is not None:
-                torch.sum(dh, 1, out=db0[e0:e1])
-            dh = dh.view(-1, H)
-            dflat.index_add_(0, index[2], dh)
-            dflat.index_add_(0, index[3], dh)
+            backprop_tile(gt.mT, W1t, h, z, act, mask, db0, dflat, index, e0, e1)
         # where, not a product, on rows outside a member's batch: a NaN there must not leak into the loss
         losses = torch.where(w > 0, picked[:, 0] * w, 0.0).sum(1).neg_()  # [E]
         grads = (dflat.view_as(W0), db0, dW1t, db1)
