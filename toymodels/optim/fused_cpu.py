@@ -78,13 +78,17 @@ class MemberCalls:
     def step(self) -> list[tuple[dict, list[torch.Tensor]]]:
         """Update every join of groups the kernel can take; returns the (group, parameters with gradients) pairs
         left for the batched update."""
-        joins, left = {}, []
+        cpu, left = [], []
         for group in self.opt.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
-            if params and params[0].device.type != "cpu":
-                left.append((group, params))  # a device's batched update: nothing read on the host
-            elif params:
-                joins.setdefault(self.hypers(group), []).append((group, params))
+            if params:  # a device's groups: the batched update, nothing read on the host
+                (cpu if params[0].device.type == "cpu" else left).append((group, params))
+        n = [p.numel() // p.shape[0] for _, ps in cpu for p in ps]  # elements per member
+        if sum(n) < MIN_MEMBER_ELEMENTS:  # no join could take the kernel: skip joining groups (O(E) per group)
+            return left + cpu
+        joins: dict = {}
+        for group, params in cpu:
+            joins.setdefault(self.hypers(group), []).append((group, params))
         active, skip = self.opt.active, None
         for hypers, pairs in joins.items():
             params = [p for _, ps in pairs for p in ps]
