@@ -8,7 +8,7 @@ W_U; zero MLP biases. By default the unembedding has a logit for every input tok
 outputs), as in that code.
 
 Only the last position's output reaches the logits, so only its attention row and MLP are computed, and since
-the "=" query is the same for every row, keys, values and their W_O images are computed once per symbol rather
+the "=" query is the same for every row, attention scores and values are computed once per symbol rather
 than once per row (``symbol_tables``): exact algebra, not an approximation.
 
 Parameters use TransformerLens' layouts with a leading E: W_E [E, d_vocab, d_model], W_pos [E, 3, d_model],
